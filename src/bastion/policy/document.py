@@ -1,0 +1,218 @@
+"""The policy document model: what a policy YAML file may say, validated by pydantic.
+
+Only the shape is checked here; the contents of `match`/`unless` (field names and
+matcher syntax) are checked by the compiler, which knows the field vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bastion.model import Effect, Layer, Severity
+
+_STRICT = ConfigDict(extra="forbid")
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """'4h' -> 14400.0; plain numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string such as '30m', '4h', '7d'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"invalid duration {value!r} (use e.g. '90s', '30m', '4h', '7d')")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _effect(v: Any) -> Effect:
+    return Effect.parse(v)
+
+
+class Approvers(BaseModel):
+    """Who may approve a `require_approval` decision."""
+
+    model_config = _STRICT
+    roles: list[str] = Field(default_factory=list)
+    people: list[str] = Field(default_factory=list)
+    quorum: int = Field(default=1, ge=1)
+    channel: str | None = None
+    #: may the agent's owner approve their own agent's request?
+    owner_may_approve: bool = True
+
+
+class Examples(BaseModel):
+    """Actions a rule must match and must not match; checked at load time."""
+
+    model_config = _STRICT
+    match: list[dict[str, Any]] = Field(default_factory=list)
+    no_match: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Rule(BaseModel):
+    model_config = _STRICT
+
+    id: str
+    description: str | None = None
+    match: dict[str, Any] = Field(default_factory=dict)
+    unless: dict[str, Any] | list[dict[str, Any]] | None = None
+    when: str | None = None
+    effect: Effect
+    severity: Severity | None = None
+    reason: str | None = None
+    approvers: Approvers | None = None
+    timeout: float = 4 * 3600.0
+    on_timeout: Effect = Effect.DENY
+    overridable: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    expires: datetime | None = None
+    enabled: bool = True
+    examples: Examples | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("rule ids use letters, digits and . _ - : / (no spaces)")
+        return v
+
+    @field_validator("effect", "on_timeout", mode="before")
+    @classmethod
+    def _effects(cls, v: Any) -> Effect:
+        return _effect(v)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, v: Any) -> Severity | None:
+        return None if v is None else Severity.parse(v)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _approvers(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"roles": [v]}
+        if isinstance(v, list):
+            return {"roles": v}
+        return v
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _expires(cls, v: Any) -> Any:
+        if isinstance(v, date) and not isinstance(v, datetime):
+            return datetime.combine(v, time.min, tzinfo=timezone.utc)
+        if isinstance(v, datetime) and v.tzinfo is None:
+            return v.replace(tzinfo=timezone.utc)
+        return v
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _examples(cls, v: Any) -> Any:
+        return v
+
+    @model_validator(mode="after")
+    def _approval_fields(self) -> "Rule":
+        if self.on_timeout == Effect.REQUIRE_APPROVAL:
+            raise ValueError("on_timeout cannot itself be require_approval")
+        return self
+
+
+class SecretDetector(BaseModel):
+    """A policy-defined secret detector (see docs/secrets.md)."""
+
+    model_config = _STRICT
+    id: str
+    pattern: str
+    keywords: list[str] = Field(default_factory=list)
+    min_entropy: float | None = None
+    description: str | None = None
+    severity: Severity | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, v: Any) -> Severity | None:
+        return None if v is None else Severity.parse(v)
+
+
+class SecretsConfig(BaseModel):
+    model_config = _STRICT
+    detectors: list[SecretDetector] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list)
+
+
+class Policy(BaseModel):
+    """One policy document (one YAML file)."""
+
+    model_config = _STRICT
+
+    policy: str
+    version: str = "0"
+    description: str | None = None
+    layer: Layer = Layer.AGENT
+    extends: list[str] = Field(default_factory=list)
+    defaults: Effect | None = None
+    combine: Literal["most_restrictive", "first_match"] = "most_restrictive"
+    rules: list[Rule] = Field(default_factory=list)
+    secrets: SecretsConfig | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("policy ids use letters, digits and . _ - : / (no spaces)")
+        return v
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> str:
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise ValueError("version must be a string such as '1.2.0'")
+        return str(v)
+
+    @field_validator("layer", mode="before")
+    @classmethod
+    def _layer(cls, v: Any) -> Layer:
+        if isinstance(v, Layer):
+            return v
+        try:
+            return Layer[str(v).strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown layer {v!r} (expected system, org, team, agent or session)") from None
+
+    @field_validator("extends", mode="before")
+    @classmethod
+    def _extends(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _defaults(cls, v: Any) -> Effect | None:
+        if isinstance(v, dict):  # `defaults: {effect: deny}`
+            if set(v) - {"effect"}:
+                raise ValueError("defaults takes an effect, e.g. 'defaults: deny'")
+            v = v.get("effect")
+        return None if v is None else _effect(v)
+
+    @model_validator(mode="after")
+    def _unique_rule_ids(self) -> "Policy":
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.id in seen:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+        return self
