@@ -51,6 +51,35 @@ class PolicyEvent:
     detail: str | None = None
 
 
+@dataclass
+class SubjectTrace:
+    subject: Subject
+    effect: Effect
+    default: bool
+
+
+@dataclass
+class Explanation:
+    decision: Decision
+    subjects: list[SubjectTrace]
+    policies: CompiledPolicySet
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision.to_dict(),
+            "policies": [
+                {"id": p.id, "version": p.version, "layer": p.layer.label, "file": p.file, "combine": p.combine,
+                 "defaults": p.defaults.label if p.defaults is not None else None, "rules": p.rule_count}
+                for p in self.policies.policies
+            ],
+            "subjects": [
+                {"capability": t.subject.capability, "target": t.subject.target, "origin": t.subject.origin,
+                 "facts": dict(t.subject.facts), "effect": t.effect.label, "default": t.default}
+                for t in self.subjects
+            ],
+        }
+
+
 class _IdentityAnalyzer:
     """Used when no analysis stage is available: the action is its only subject."""
 
@@ -180,6 +209,25 @@ class Engine:
 
     def decide_many(self, actions: Iterable[Action | Mapping[str, Any]]) -> list[Decision]:
         return [self.decide(a) for a in actions]
+
+    def explain(self, action: Action | Mapping[str, Any]) -> "Explanation":
+        """Decide `action` and keep the trace: every subject analysed and how each was decided.
+
+        Like decide() but does not record or run violation hooks: explaining is not acting.
+        """
+        action = coerce_action(action)
+        compiled = self._compiled
+        now = self._clock()
+        ctx = EvalContext(now, action, self._secrets_summary)
+        try:
+            subjects = self._analyzer.analyze(action)
+            results = [(s, combine(self._match(compiled, s, ctx), compiled.default_effect)) for s in subjects]
+            final = max(comb.effect for _, comb in results)
+            decision = self._build_decision(compiled, action, now, final, results)
+        except Exception as exc:
+            return Explanation(self._failed(compiled, action, now, exc), [], compiled)
+        trace = [SubjectTrace(s, comb.effect, comb.default) for s, comb in results]
+        return Explanation(decision, trace, compiled)
 
     def _secrets_summary(self, action: Action) -> dict[str, Any]:
         if self._redactor is None:

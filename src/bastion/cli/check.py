@@ -1,0 +1,104 @@
+"""`bastion check`: decide actions (JSON, a JSON array, or JSON Lines) against policies."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from bastion.cli.common import (
+    build_engine,
+    config_option,
+    console,
+    dumps,
+    effect_text,
+    load_config_or_exit,
+    parse_actions,
+    policy_option,
+    read_text,
+    redact_for_output,
+)
+
+
+@click.command()
+@policy_option
+@click.option("--input", "-i", "source", default="-", metavar="FILE|-", help="Actions: one JSON object, a JSON array, or JSON Lines. Default: stdin.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["json", "jsonl", "text"]), default=None, help="Output format. Default: text on a terminal, jsonl otherwise.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any decision is more restrictive than log_only (for CI).")
+@click.option("--record", is_flag=True, help="Append the decisions to the audit log (see --db).")
+@click.option("--db", default=None, metavar="URL", help="The store: a SQLite path or postgresql:// URL (default: $BASTION_DB or .bastion/bastion.db).")
+@config_option
+def check(policies: tuple[str, ...], source: str, fmt: str | None, exit_code: bool, record: bool, db: str | None, config_path: str | None) -> None:
+    """Decide actions against policies; one decision per action, in input order.
+
+    A malformed action yields {"error": ..., "line": N} in its place and exit status 2
+    at the end; the other actions are still decided.
+    """
+    from bastion.model import Effect
+
+    if fmt is None:
+        fmt = "text" if sys.stdout.isatty() else "jsonl"
+    audit = None
+    if record:
+        cfg = load_config_or_exit(config_path, db=db)
+        audit = _open_audit(cfg["db"])
+    engine = build_engine(policies, config_path, audit=audit)
+    items = list(parse_actions(read_text(source)))
+    results: list[dict[str, Any]] = []
+    bad = False
+    restrictive = False
+    try:
+        for item in items:
+            if item.error is not None:
+                bad = True
+                results.append({"error": item.error, "line": item.line})
+                continue
+            decision = engine.decide(item.action)
+            if decision.decision > Effect.LOG_ONLY:
+                restrictive = True
+            out = decision.to_dict()
+            results.append(redact_for_output(out))
+    finally:
+        engine.close()
+
+    if fmt == "jsonl":
+        for r in results:
+            click.echo(dumps(r))
+    elif fmt == "json":
+        click.echo(dumps(results[0] if len(results) == 1 else results))
+    else:
+        _print_text(results, items)
+    if bad:
+        raise SystemExit(2)
+    if exit_code and restrictive:
+        raise SystemExit(1)
+
+
+def _open_audit(db: str) -> Any:
+    try:
+        from bastion.store import AuditWriter, open_store
+    except ImportError:
+        raise click.UsageError("--record needs the audit store (bastion.store), which is not installed") from None
+    return AuditWriter(open_store(db), durability="sync")
+
+
+def _print_text(results: list[dict[str, Any]], items: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    table.add_column("line", justify="right")
+    table.add_column("action")
+    table.add_column("decision")
+    table.add_column("rule")
+    table.add_column("reason", overflow="fold")
+    for item, r in zip(items, results):
+        if "error" in r:
+            table.add_row(str(item.line), "-", "[red]error[/]", "", r["error"])
+            continue
+        a = item.action
+        target = redact_for_output(a.target or "")
+        what = f"{a.capability} {target}".strip()
+        rule = next((x["rule"] for x in r["rules"] if x["effect"] == r["decision"]), "(default)" if r.get("default") else "")
+        table.add_row(str(item.line), what, effect_text(r["decision"]), rule, r["reason"])
+    console().print(table)

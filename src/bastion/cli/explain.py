@@ -1,0 +1,76 @@
+"""`bastion explain`: decide one action and show why, step by step."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from bastion.cli.common import build_engine, config_option, console, dumps, effect_text, policy_option, read_text, redact_for_output
+from bastion.errors import ActionError
+
+
+@click.command()
+@policy_option
+@click.argument("action_json", required=False, metavar="[ACTION_JSON]")
+@click.option("--input", "-i", "source", default=None, metavar="FILE|-", help="Read the action from a file or stdin.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
+@config_option
+def explain(policies: tuple[str, ...], action_json: str | None, source: str | None, fmt: str, config_path: str | None) -> None:
+    """Explain the decision for one action: layers, analysed actions, matched rules
+    with file:line, overridden rules, the winner and why."""
+    from bastion.model import Action
+
+    if action_json is None:
+        action_json = read_text(source or "-")
+    try:
+        action = Action.from_json(action_json)
+    except ActionError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    engine = build_engine(policies, config_path)
+    try:
+        exp = engine.explain(action)
+    finally:
+        engine.close()
+    data = redact_for_output(exp.to_dict())
+    if fmt == "json":
+        click.echo(dumps(data))
+        return
+    _render(data)
+
+
+def _render(data: dict[str, Any]) -> None:
+    out = console()
+    d = data["decision"]
+    out.print("[bold]Policies[/] (most authoritative layer first)")
+    for p in data["policies"]:
+        default = f", default {p['defaults']}" if p["defaults"] else ""
+        out.print(f"  {p['layer']:<8} {p['id']} v{p['version']}  ({p['rules']} rules, {p['combine']}{default})")
+    out.print("\n[bold]Evaluated[/]")
+    for s in data["subjects"]:
+        origin = f"  [dim]derived from {s['origin']}[/]" if s["origin"] else "  [dim](the action itself)[/]"
+        facts = ", ".join(f"{k}={json.dumps(v)}" for k, v in s["facts"].items()) if s["facts"] else ""
+        out.print(f"  {s['capability']} {s['target'] or ''} -> {effect_text(s['effect'])}{' (default)' if s['default'] else ''}{origin}")
+        if facts:
+            out.print(f"      [dim]facts: {facts}[/]")
+    out.print("\n[bold]Matched rules[/]")
+    if not d["rules"]:
+        out.print("  none")
+    for r in d["rules"]:
+        on = f"  [dim]on {r['subject']}[/]" if r.get("subject") else ""
+        out.print(f"  {effect_text(r['effect']):<30} {r['policy']}/{r['rule']}  [dim]{r['layer']}, {r['source']}[/]{on}")
+    if d.get("overridden"):
+        out.print("\n[bold]Overridden[/]")
+        for r in d["overridden"]:
+            out.print(f"  {r['policy']}/{r['rule']} ({r['effect']}, {r['layer']}, {r['source']}): {r['why']}")
+    out.print(f"\n[bold]Decision[/]: {effect_text(d['decision'])}  severity {d['severity']}, risk {d['risk_score']}")
+    out.print(f"[bold]Why[/]: {d['reason']}")
+    if d.get("approver_roles"):
+        out.print(f"[bold]Approvers[/]: {', '.join(d['approver_roles'])}")
+    if d.get("redactions"):
+        out.print(f"[bold]Redactions[/]: " + ", ".join(f"{x['kind']} at {x['path']}" for x in d["redactions"]))
+    if d.get("obligations", {}).get("alert"):
+        out.print(f"[bold]Alerts[/]: {', '.join(d['obligations']['alert'])}")
