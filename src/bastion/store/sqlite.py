@@ -1,0 +1,153 @@
+"""SQLite backend: the embedded default. One file, WAL mode, any number of processes.
+
+Writers serialise on `BEGIN IMMEDIATE` (SQLite's single write lock, shared by every
+process on the file) and read the chain head inside that transaction, so records from
+several processes interleave without breaking the chain. Readers get their own
+connection and a snapshot (WAL lets them run beside the writer).
+
+`synchronous=FULL` by default: a committed record survives a power cut, not just a
+crashed process. `NORMAL` survives a crashed process (SIGKILL) and is faster per commit.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from bastion.store.base import Store, StoreError, StoreUnavailable
+from bastion.store.chain import COLUMNS
+
+_INSERT = f"INSERT INTO bastion_audit ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+_SYNC_MODES = ("off", "normal", "full", "extra")
+
+
+def _wrap(exc: sqlite3.Error, path: str) -> StoreError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"SQLite store {path}: {msg}")
+    return StoreError(f"SQLite store {path}: {msg}")
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "full", busy_timeout: float = 60.0) -> None:
+        super().__init__()
+        path = os.fspath(path)
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise StoreError("the SQLite store needs a file path (an in-memory database cannot be shared or audited)")
+        if synchronous.lower() not in _SYNC_MODES:
+            raise StoreError(f"synchronous must be one of {', '.join(_SYNC_MODES)}")
+        self.path = os.path.abspath(path)
+        self.url = self.path
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = busy_timeout
+        self._wlock = threading.RLock()
+        self._prepare_file()
+        self._pid = os.getpid()
+        self._wcx: sqlite3.Connection | None = self._connect()
+        self.migrate()
+
+    def _prepare_file(self) -> None:
+        parent = os.path.dirname(self.path)
+        try:
+            if not os.path.isdir(parent):
+                os.makedirs(parent, mode=0o700, exist_ok=True)
+            if not os.path.exists(self.path):
+                # created owner-only; SQLite gives the -wal and -shm files the same mode
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise StoreError(f"cannot create the SQLite store {self.path}: {exc.strerror}") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            cx = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            mode = cx.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                cx.close()
+                raise StoreError(f"SQLite store {self.path}: cannot switch to WAL mode (got {mode})")
+            cx.execute(f"PRAGMA synchronous={self._synchronous}")
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from None
+        return cx
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"SQLite store {self.path} is closed")
+        if self._pid != os.getpid() or self._wcx is None:
+            # after fork: never share the parent's connection
+            self._pid = os.getpid()
+            self._wcx = self._connect()
+        return self._wcx
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[sqlite3.Connection]:
+        with self._wlock:
+            cx = self._writer()
+            try:
+                cx.execute("BEGIN IMMEDIATE")
+                yield cx
+                cx.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(cx)
+                raise _wrap(exc, self.path) from None
+            except BaseException:
+                _rollback(cx)
+                raise
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreError(f"SQLite store {self.path} is closed")
+        try:
+            cx = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from None
+        try:
+            cx.execute("BEGIN")  # one snapshot for every statement that follows
+            yield cx
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from None
+        finally:
+            cx.close()
+
+    def _lock_head(self, cx: sqlite3.Connection) -> tuple[int, str]:
+        # BEGIN IMMEDIATE already holds the database's write lock
+        row = cx.execute("SELECT seq, hash FROM bastion_audit_head WHERE id = 1").fetchone()
+        if row is None:
+            raise StoreError(f"SQLite store {self.path}: the audit head row is missing")
+        return int(row[0]), row[1]
+
+    def _insert_rows(self, cx: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        cx.executemany(_INSERT, rows)
+
+    def _stream(self, cx: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        cur = cx.execute(sql, tuple(params))
+        while True:
+            rows = cur.fetchmany(2000)
+            if not rows:
+                return
+            yield from rows
+
+    def _migration_lock(self, cx: sqlite3.Connection) -> None:
+        pass  # BEGIN IMMEDIATE serialises migrations as it serialises every writer
+
+    def close(self) -> None:
+        with self._wlock:
+            if self._wcx is not None and self._pid == os.getpid():
+                self._wcx.close()
+            self._wcx = None
+            self._closed = True
+
+
+def _rollback(cx: sqlite3.Connection) -> None:
+    try:
+        if cx.in_transaction:
+            cx.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass

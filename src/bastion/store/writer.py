@@ -1,0 +1,444 @@
+"""AuditWriter: decisions go to the audit log off the hot path, in group commits.
+
+One writer thread per writer drains a bounded queue in batches (one transaction per
+batch, so thousands of records cost about as much as one commit). Two durabilities:
+
+* `sync`: `record()` returns once the record is committed. The caller builds its own
+  record (redaction, canonical JSON) so the single writer thread only chains and
+  commits; concurrent callers share commits.
+* `async`: `record()` snapshots the decision and returns; the writer builds and commits
+  records within `flush_interval` (sooner when `batch_size` records wait). `flush()`
+  waits for everything recorded so far; `close()` (also run at interpreter exit) drains.
+
+Failure is fail-closed by default (`on_failure="deny"`): when the queue is full, the
+store is down or a sync commit does not complete in `sync_timeout`, `record()` raises
+`AuditUnavailable` and the engine turns the decision into a deny. `"drop_and_alert"`
+lets the decision stand, counts the record as dropped, alerts (log + `on_alert`), and
+writes an `audit.dropped` notice into the chain when the store is back, so even the
+gap is on record. Nothing is ever dropped silently.
+
+A store that fails mid-batch is retried with backoff; an append whose outcome is
+unknown (connection lost around COMMIT) is resolved with `Store.contains()` before
+retrying, so a record is never lost and at worst written twice (same decision_id).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any, Callable, Literal, Mapping
+
+from bastion.canonical import CanonicalError
+from bastion.store.base import AuditUnavailable, Store, StoreError
+from bastion.store.checkpoints import Signer
+from bastion.store.records import PreparedRecord, RedactorLike, build_decision_record, build_event_record
+
+log = logging.getLogger("bastion.audit")
+
+Durability = Literal["sync", "async"]
+OnFailure = Literal["deny", "drop_and_alert"]
+
+_live: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
+
+
+def _safe_error(exc: BaseException) -> str:
+    """An error description that cannot carry record content."""
+    if isinstance(exc, (CanonicalError, StoreError)):
+        return str(exc)
+    return type(exc).__name__
+
+
+class AuditWriter:
+    """Appends decisions to a Store's audit chain in batches, sync or async. Thread-safe."""
+
+    def __init__(
+        self,
+        store: Store,
+        durability: Durability = "async",
+        *,
+        queue_size: int = 20_000,
+        flush_interval: float = 0.05,
+        batch_size: int = 1000,
+        on_failure: OnFailure = "deny",
+        sync_timeout: float = 5.0,
+        retry_max_delay: float = 1.0,
+        redactor: RedactorLike | None = None,
+        signer: Signer | None = None,
+        checkpoint_every: int | None = None,
+        owns_store: bool = False,
+        on_alert: Callable[[str], None] | None = None,
+    ) -> None:
+        if durability not in ("sync", "async"):
+            raise ValueError("durability must be 'sync' or 'async'")
+        if on_failure not in ("deny", "drop_and_alert"):
+            raise ValueError("on_failure must be 'deny' or 'drop_and_alert'")
+        if queue_size < 1 or batch_size < 1 or not flush_interval > 0 or not sync_timeout > 0:
+            raise ValueError("queue_size and batch_size must be >= 1, flush_interval and sync_timeout > 0")
+        if checkpoint_every is not None and (signer is None or checkpoint_every < 1):
+            raise ValueError("checkpoint_every needs a signer and a count >= 1")
+        self.store = store
+        self.durability = durability
+        self.on_failure = on_failure
+        self._sync = durability == "sync"
+        self._deny = on_failure == "deny"
+        self._queue_size = queue_size
+        self._interval = flush_interval
+        self._batch_size = batch_size
+        self._sync_timeout = sync_timeout
+        self._retry_max = retry_max_delay
+        self._redactor = redactor if redactor is not None else store.get_redactor()
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+        self._owns_store = owns_store
+        self._on_alert = on_alert
+        self._pid = os.getpid()
+
+        lock = threading.Lock()
+        self._lock = lock
+        self._work = threading.Condition(lock)  # the writer thread waits here
+        self._done = threading.Condition(lock)  # sync callers and flush() wait here
+        self._q: deque[tuple[int, dict[str, Any], Any, PreparedRecord | None]] = deque()
+        self._next_ticket = 0
+        self._taken_upto = 0
+        self._done_upto = 0
+        self._flush_upto = 0
+        self._first_at = math.inf
+        self._idle = False
+        self._failed: dict[int, str] = {}
+        self._abandoned: set[int] = set()
+        self._late: list[str] = []
+        self._store_error: str | None = None
+        self._closing = False
+        self._close_deadline = math.inf
+        self._dead = False
+        self._dropped = 0
+        self._dropped_unreported = 0
+        self._unrecordable = 0
+        self._lost = 0
+        self._committed = 0
+        self._batches = 0
+        self._since_checkpoint = 0
+        self._last_alert = 0.0
+
+        self._thread = threading.Thread(target=self._run, name="bastion-audit-writer", daemon=True)
+        self._thread.start()
+        _live.add(self)
+
+    # ------------------------------------------------------------------ callers
+
+    def record(self, decision: Any, action: Any) -> None:
+        """Append one decision (and the action it decided) to the audit log.
+
+        sync: returns once committed. async: returns at once. Raises AuditUnavailable
+        when the record cannot be accepted and `on_failure` is "deny".
+        """
+        if self._pid != os.getpid():
+            raise AuditUnavailable("this AuditWriter was created in another process (fork): open one per process")
+        snap = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
+        prepared: PreparedRecord | None = None
+        if self._sync:
+            try:
+                prepared = build_decision_record(snap, action, self._redactor)
+            except Exception as exc:  # noqa: BLE001 - any failure to build must fail closed
+                with self._lock:
+                    return self._refuse(f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}")
+        with self._lock:
+            if self._closing or self._dead:
+                raise AuditUnavailable("the audit writer is closed" if self._closing else f"the audit writer stopped: {self._store_error}")
+            if self._store_error is not None and self._deny:
+                raise AuditUnavailable(f"audit store unavailable ({self._store_error}); failing closed")
+            if len(self._q) >= self._queue_size:
+                return self._refuse(f"audit queue full ({self._queue_size} records waiting)")
+            self._next_ticket += 1
+            ticket = self._next_ticket
+            q = self._q
+            if not q:
+                self._first_at = time.monotonic()
+            q.append((ticket, snap, action, prepared))
+            if self._idle and (self._sync or len(q) == 1 or len(q) >= self._batch_size):
+                self._work.notify()
+            if not self._sync:
+                return None
+            deadline = time.monotonic() + self._sync_timeout
+            while self._done_upto < ticket and not self._dead:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    if ticket > self._taken_upto:
+                        self._abandoned.add(ticket)  # not written at all
+                    elif self._deny:
+                        self._late.append(str(snap.get("decision_id")))  # may land later: say so in the chain
+                    why = f"; store: {self._store_error}" if self._store_error else ""
+                    return self._refuse(f"audit record not committed within {self._sync_timeout:g}s{why}")
+                self._done.wait(remaining)
+            error = self._failed.pop(ticket, None)
+            if error is None and self._done_upto < ticket:
+                error = f"the audit writer stopped: {self._store_error}"
+            if error is not None:
+                return self._refuse(error)
+        return None
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything recorded before this call is committed (or has failed)."""
+        deadline = time.monotonic() + timeout if timeout is not None else math.inf
+        with self._lock:
+            target = self._next_ticket
+            self._flush_upto = max(self._flush_upto, target)
+            if self._idle:
+                self._work.notify()
+            while self._done_upto < target and not self._dead:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AuditUnavailable(
+                        f"audit flush timed out with {target - self._done_upto} records pending"
+                        + (f" (store: {self._store_error})" if self._store_error else "")
+                    )
+                self._done.wait(min(remaining, 3600.0))
+            if self._done_upto < target:
+                raise AuditUnavailable(f"the audit writer stopped: {self._store_error}")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drain the queue (waiting up to `timeout` for a store that is down), then stop.
+
+        Raises AuditUnavailable if records could not be written before the deadline.
+        """
+        with self._lock:
+            already = self._closing
+            if not already:
+                self._closing = True
+                self._close_deadline = time.monotonic() + timeout
+                self._work.notify_all()
+        if threading.current_thread() is not self._thread and self._pid == os.getpid():
+            self._thread.join(timeout + 5.0)
+        _live.discard(self)
+        if already:
+            return
+        if self._signer is not None and self._since_checkpoint and not self._lost:
+            self._checkpoint()
+        if self._owns_store:
+            self.store.close()
+        if self._lost:
+            raise AuditUnavailable(f"{self._lost} audit records could not be written before shutdown: {self._store_error}")
+
+    def __enter__(self) -> "AuditWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        try:
+            self.close()
+        except AuditUnavailable as exc:
+            if exc_type is None:
+                raise
+            log.error("%s", exc)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "durability": self.durability,
+                "queued": len(self._q),
+                "recorded": self._next_ticket,
+                "committed": self._committed,
+                "batches": self._batches,
+                "dropped": self._dropped,
+                "unrecordable": self._unrecordable,
+                "lost": self._lost,
+                "store_error": self._store_error,
+            }
+
+    # ------------------------------------------------------------------ failure policy (lock held)
+
+    def _refuse(self, reason: str) -> None:
+        if self._deny:
+            raise AuditUnavailable(reason)
+        self._dropped += 1
+        self._dropped_unreported += 1
+        self._alert(f"audit record dropped: {reason} ({self._dropped} dropped so far)")
+        return None
+
+    def _alert(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_alert >= 5.0:
+            self._last_alert = now
+            log.error("%s", message)
+        if self._on_alert is not None:
+            try:
+                self._on_alert(message)
+            except Exception:  # noqa: BLE001 - an alert hook must not break recording
+                log.exception("audit on_alert hook failed")
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    batch = self._take()
+                if batch is None:
+                    return
+                tickets, items = batch
+                records = self._prepare(items)
+                with self._lock:
+                    records.extend(self._notices())
+                ok = self._commit(records) if records else True
+                with self._lock:
+                    for t in range(self._done_upto + 1, tickets + 1):
+                        self._abandoned.discard(t)
+                    if ok:
+                        self._committed += len(items)
+                        self._batches += 1
+                        self._since_checkpoint += len(records)
+                        self._store_error = None
+                    else:
+                        self._lost += len(items)
+                        if self._sync:  # async callers have gone: nobody would read these
+                            for ticket, *_ in items:
+                                self._failed[ticket] = f"audit store unavailable: {self._store_error}"
+                    self._done_upto = tickets
+                    self._done.notify_all()
+                if ok and self._checkpoint_every and self._since_checkpoint >= self._checkpoint_every:
+                    self._checkpoint()
+        except BaseException as exc:  # a bug must not leave callers waiting or records silently unwritten
+            log.exception("audit writer thread failed")
+            with self._lock:
+                self._store_error = f"writer thread failed: {_safe_error(exc)}"
+        finally:
+            with self._lock:
+                self._dead = True
+                self._lost += len(self._q)
+                self._q.clear()
+                self._done.notify_all()
+
+    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any, PreparedRecord | None]]] | None:
+        """Wait for a batch (lock held). None when closing and drained."""
+        q = self._q
+        while True:
+            if q:
+                if self._sync or self._closing or len(q) >= self._batch_size or self._flush_upto > self._taken_upto:
+                    break
+                wait = self._first_at + self._interval - time.monotonic()
+                if wait <= 0:
+                    break
+            elif self._closing:
+                return None
+            else:
+                wait = None
+            self._idle = True
+            self._work.wait(wait)
+            self._idle = False
+        n = min(len(q), self._batch_size)
+        items = [q.popleft() for _ in range(n)]
+        last = items[-1][0]
+        self._taken_upto = last
+        # a backlog is already late: take the next batch without waiting again
+        self._first_at = -math.inf if q else math.inf
+        if self._abandoned:
+            items = [it for it in items if it[0] not in self._abandoned]
+        return last, items
+
+    def _prepare(self, items: list[tuple[int, dict[str, Any], Any, PreparedRecord | None]]) -> list[PreparedRecord]:
+        out: list[PreparedRecord] = []
+        for _ticket, snap, action, prepared in items:
+            if prepared is None:
+                try:
+                    prepared = build_decision_record(snap, action, self._redactor)
+                except Exception as exc:  # noqa: BLE001 - record the failure itself instead
+                    prepared = self._unrecordable_notice(snap, exc)
+                    if prepared is None:
+                        continue
+            out.append(prepared)
+        return out
+
+    def _unrecordable_notice(self, snap: Mapping[str, Any], exc: BaseException) -> PreparedRecord | None:
+        with self._lock:
+            self._unrecordable += 1
+        payload = {
+            "decision_id": snap.get("decision_id"),
+            "action_id": snap.get("action_id"),
+            "decision": snap.get("decision"),
+            "error": _safe_error(exc),
+        }
+        try:
+            return build_event_record("audit.unrecordable", payload, None, self._redactor)
+        except Exception:  # noqa: BLE001
+            log.exception("cannot record even the failure to record decision %s", snap.get("decision_id"))
+            with self._lock:
+                self._lost += 1
+            return None
+
+    def _notices(self) -> list[PreparedRecord]:
+        """Chain entries about the writer itself: dropped records, late sync commits (lock held)."""
+        out = []
+        if self._dropped_unreported:
+            out.append(
+                build_event_record(
+                    "audit.dropped",
+                    {"count": self._dropped_unreported, "total": self._dropped},
+                    None,
+                    self._redactor,
+                )
+            )
+            self._dropped_unreported = 0
+        if self._late:
+            out.append(
+                build_event_record(
+                    "audit.late",
+                    {
+                        "decision_ids": list(self._late),
+                        "note": "committed after the caller's sync timeout: enforcement denied these actions",
+                    },
+                    None,
+                    self._redactor,
+                )
+            )
+            self._late = []
+        return out
+
+    def _commit(self, records: list[PreparedRecord]) -> bool:
+        """Append with retries. False only when closing and the close deadline has passed."""
+        delay = 0.02
+        planned: tuple[int, str] | None = None
+        while True:
+            try:
+                if planned is not None and self.store.contains(*planned):
+                    return True  # the earlier attempt did commit
+                self.store.append(records)
+                return True
+            except StoreError as exc:
+                planned = getattr(exc, "planned", None) or planned
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - driver bugs: retry like an outage, but say so
+                log.exception("unexpected error while appending audit records")
+                error = _safe_error(exc)
+            with self._lock:
+                self._store_error = error
+                self._alert(f"audit store unavailable, retrying: {error}")
+                if self._closing and time.monotonic() >= self._close_deadline:
+                    return False
+                self._work.wait(delay)
+            delay = min(delay * 2, self._retry_max)
+
+    def _checkpoint(self) -> None:
+        assert self._signer is not None
+        try:
+            self.store.checkpoint(self._signer)
+            self._since_checkpoint = 0
+        except StoreError as exc:
+            log.error("audit checkpoint failed: %s", exc)
+
+
+@atexit.register
+def _close_all() -> None:
+    """Drain every live writer at interpreter exit ("on shutdown, the queue drains")."""
+    for writer in list(_live):
+        if writer._pid != os.getpid():
+            continue
+        try:
+            writer.close(timeout=10.0)
+        except Exception as exc:  # noqa: BLE001
+            log.error("audit writer shutdown: %s", exc)
