@@ -35,6 +35,12 @@ def parse_duration(value: Any) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+def _not_yaml_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("YAML read this value as a boolean (yes/no/on/off/true/false); put it in quotes")
+    return v
+
+
 def _effect(v: Any) -> Effect:
     return Effect.parse(v)
 
@@ -78,6 +84,11 @@ class Rule(BaseModel):
     expires: datetime | None = None
     enabled: bool = True
     examples: Examples | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_scalar(cls, v: Any) -> Any:
+        return _not_yaml_bool(v)
 
     @field_validator("id")
     @classmethod
@@ -169,6 +180,11 @@ class Policy(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
     secrets: SecretsConfig | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_scalar(cls, v: Any) -> Any:
+        return _not_yaml_bool(v)
 
     @field_validator("policy")
     @classmethod

@@ -147,6 +147,8 @@ def _pydantic_problems(exc: ValidationError, file: str, positions: Positions) ->
             msg = f"unknown field {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "string_type" and isinstance(err.get("input"), bool):
+            msg = "YAML read this value as a boolean (yes/no/on/off/true/false); put it in quotes"
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
         out.append(Problem(file, line, col, format_loc(loc) or None, msg))
