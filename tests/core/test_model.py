@@ -105,6 +105,6 @@ def test_decision_json_has_contract_fields(write_policy):
     for key in ("decision_id", "action_id", "decision", "reason", "policy_ids", "rules", "severity", "risk_score", "approver_roles", "redactions", "timestamp"):
         assert key in d
     assert d["action_id"] == "a-1" and d["decision"] == "deny"
-    assert d["rules"][0]["source"].endswith("policy.yaml:2")
+    assert d["rules"][0]["source"].endswith("policy.yaml:3")
     assert d["timestamp"].endswith("Z")
     json.dumps(d)
