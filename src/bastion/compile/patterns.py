@@ -40,6 +40,8 @@ def compile_re2(regex: str) -> "re2._Regexp":
         return re2.compile(regex, options=_OPTIONS)
     except re2.error as exc:
         raise PatternError(f"invalid regular expression {regex!r}: {exc}") from None
+    except UnicodeEncodeError:
+        raise PatternError(f"pattern {regex!r} is not valid UTF-8 text (lone surrogate)") from None
 
 
 def new_set() -> "re2.Set":
