@@ -73,8 +73,10 @@ def sha256_hex(data: bytes) -> str:
 _LEAF = (str, int, type(None), bool)
 
 
-def _plain(value: Any) -> bool:
+def _plain(value: Any, depth: int = 0) -> bool:
     """True when `value` holds only types whose orjson form is already canonical."""
+    if depth > _MAX_DEPTH:
+        return False  # the careful path raises a clear error
     t = type(value)
     if t is dict:
         for k, v in value.items():
@@ -83,7 +85,7 @@ def _plain(value: Any) -> bool:
             tv = type(v)
             if tv is str or tv is int or v is None or tv is bool:
                 continue
-            if not _plain(v):
+            if not _plain(v, depth + 1):
                 return False
         return True
     if t is list or t is tuple:
@@ -91,7 +93,7 @@ def _plain(value: Any) -> bool:
             tv = type(v)
             if tv is str or tv is int or v is None or tv is bool:
                 continue
-            if not _plain(v):
+            if not _plain(v, depth + 1):
                 return False
         return True
     return t in _LEAF
