@@ -120,6 +120,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         audit: Any = None,
         store: Any = None,
+        stages: Sequence[Any] = (),
         check_examples: bool = True,
     ) -> None:
         self._sources = list(sources) if sources is not None else None
@@ -141,6 +142,9 @@ class Engine:
 
             audit = AuditWriter(store)
         self._audit = audit
+        self._stages: list[Any] = []
+        for stage in stages:
+            self.add_stage(stage)
         self._compiled: CompiledPolicySet = self._build()
 
     # ------------------------------------------------------------------ constructors
@@ -199,13 +203,58 @@ class Engine:
         compiled = self._compiled
         now = self._clock()
         try:
-            decision = self._decide(compiled, action, now)
+            if self._stages:
+                decision = self._decide_with_stages(compiled, action, now)
+            else:
+                decision = self._decide(compiled, action, now)
         except Exception as exc:  # fail closed: an internal error is a deny
             log.exception("internal error while deciding action %s", action.id)
             decision = self._failed(compiled, action, now, exc)
         if self._violation_hooks or self._audit is not None:
             self._after(decision, action)
         return decision
+
+    def _decide_with_stages(self, compiled: CompiledPolicySet, action: Action, now: float) -> Decision:
+        """Stages wrap evaluation: `before` may decide outright (a terminated session, a
+        granted approval); `after` may only add to a decision or make it more restrictive
+        (escalation, rate limits, approval requests)."""
+        decision = None
+        for stage in self._stages:
+            before = getattr(stage, "before", None)
+            if before is not None:
+                decision = before(self, action, now)
+                if decision is not None:
+                    break
+        if decision is None:
+            decision = self._decide(compiled, action, now)
+        for stage in self._stages:
+            after = getattr(stage, "after", None)
+            if after is not None:
+                decision = after(self, decision, action, now) or decision
+        return decision
+
+    def add_stage(self, stage: Any) -> None:
+        """Add a stage with optional `before(engine, action, now) -> Decision | None` and
+        `after(engine, decision, action, now) -> Decision | None` methods."""
+        if not (hasattr(stage, "before") or hasattr(stage, "after")):
+            raise TypeError("a stage needs a before() or an after() method")
+        self._stages.append(stage)
+
+    def new_decision(self, action: Action, now: float, effect: Effect, reason: str, **fields: Any) -> Decision:
+        """A decision made by a stage rather than by rules (e.g. a terminated session)."""
+        severity = fields.pop("severity", DEFAULT_SEVERITY[effect])
+        return Decision(
+            decision_id=new_id("d"),
+            action_id=action.id,
+            decision=effect,
+            reason=reason,
+            policy_ids=fields.pop("policy_ids", []),
+            rules=fields.pop("rules", []),
+            severity=severity,
+            risk_score=risk_score(severity, action),
+            timestamp=now,
+            **fields,
+        )
 
     def decide_many(self, actions: Iterable[Action | Mapping[str, Any]]) -> list[Decision]:
         return [self.decide(a) for a in actions]

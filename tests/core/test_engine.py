@@ -270,3 +270,25 @@ def _wait(cond, timeout=10.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached")
+
+
+def test_stages_decide_before_and_tighten_after():
+    class Terminated:
+        def before(self, engine, action, now):
+            if action.session.id == "dead":
+                return engine.new_decision(action, now, Effect.TERMINATE, "session terminated earlier")
+
+    class Escalate:
+        def after(self, engine, decision, action, now):
+            if decision.decision is Effect.DENY:
+                decision.decision = Effect.TERMINATE
+                decision.reason += " (escalated)"
+            return decision
+
+    e = Engine.from_texts({"p.yaml": "policy: p\ndefaults: allow\nrules:\n  - {id: r, match: {capability: x}, effect: deny}\n"}, stages=[Terminated(), Escalate()])
+    assert e.decide({"capability": "y", "session": {"id": "dead"}}).decision is Effect.TERMINATE
+    d = e.decide({"capability": "x"})
+    assert d.decision is Effect.TERMINATE and d.reason.endswith("(escalated)")
+    assert e.decide({"capability": "y"}).decision is Effect.ALLOW
+    with pytest.raises(TypeError):
+        e.add_stage(object())
