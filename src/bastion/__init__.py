@@ -1,7 +1,24 @@
-"""Bastion: a deterministic policy engine and enforcement point for AI-agent actions."""
+"""Bastion: a deterministic policy engine and enforcement point for AI-agent actions.
+
+    from bastion import Engine
+    engine = Engine.from_paths(["builtin:coding-agent"])
+    engine.decide({"capability": "filesystem.read", "target": ".env"}).decision  # Effect.DENY
+
+The public API is re-exported here; heavier pieces load on first use, so that
+`import bastion` stays cheap (a coding-agent hook runs once per tool call).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from bastion.errors import ActionError, BastionError, PolicyError, Problem
 from bastion.model import Action, Decision, Effect, Layer, Severity, Subject
+
+_LAZY = {
+    "Engine": ("bastion.engine", "Engine"),
+    "PolicyEvent": ("bastion.engine", "PolicyEvent"),
+}
 
 __all__ = [
     "Action",
@@ -9,9 +26,22 @@ __all__ = [
     "BastionError",
     "Decision",
     "Effect",
+    "Engine",
     "Layer",
     "PolicyError",
+    "PolicyEvent",
     "Problem",
     "Severity",
     "Subject",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bastion' has no attribute {name!r}")
