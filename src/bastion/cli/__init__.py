@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("bastion.cli.config", "config"),
     ("bastion.cli.demo", "demo"),
     # -- further command groups register below, one line each
+    ("bastion.cli.secrets", "scan"),  # also adds "redact"
     ("bastion.cli.audit", "audit"),
 ]
 

@@ -1,0 +1,299 @@
+"""The redaction walk: one place that turns secrets into markers.
+
+`Redactor` walks strings, and dicts/lists of them however deeply nested,
+replaces every finding with its marker (``[REDACTED:<kind>:<fingerprint>]``) and
+reports each redaction as ``{"kind", "path", "marker"}`` with a JSON path
+(``args.headers.Authorization``, ``args.items[2]``, ``context["x.y"]``).
+
+Three things go beyond scanning each string on its own:
+
+- **Field names are context.** ``{"password": "hunter2"}``: the value alone says
+  nothing, its key says everything. A value under a credential-looking key
+  (``validate.key_strength``) is a finding when it is a literal. The same holds
+  for an argv flag followed by its value (``["--token", "abc..."]``) and for an
+  ``Authorization`` header value.
+- **Fast no-secret path.** An action is flattened once and checked with a single
+  prefilter pass; only when something fires are the strings scanned one by one.
+- **Fail closed.** A value nested deeper than `MAX_DEPTH`, or a type the walk does
+  not know, is replaced by ``[REDACTED:unscanned:...]`` rather than passed on unread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any, Mapping
+
+from bastion.secrets import markers, validate
+from bastion.secrets.scanner import Finding, Scanner
+
+MAX_DEPTH = 64
+_SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_AUTH_HEADERS = frozenset({"authorization", "proxy-authorization", "x-authorization"})
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+UNSCANNED = "unscanned"
+
+
+def join_path(base: str, key: Any) -> str:
+    """JSON path of `key` under `base`: ``args.body``, ``args.items[2]``, ``args["a.b"]``."""
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    key = str(key)
+    if _SIMPLE_KEY.match(key):
+        return f"{base}.{key}" if base else key
+    quoted = json.dumps(key, ensure_ascii=False)
+    return f"{base}[{quoted}]"
+
+
+@lru_cache(maxsize=4096)
+def _key_strength(key: str) -> int:
+    return validate.key_strength(key)
+
+
+class Redactor:
+    """Replaces secrets with markers in text, nested values and actions."""
+
+    def __init__(
+        self,
+        scanner: Scanner | None = None,
+        key: bytes | None = None,
+        *,
+        fingerprint_length: int = markers.DEFAULT_FINGERPRINT_LENGTH,
+    ) -> None:
+        if scanner is None:
+            from bastion.secrets import default_scanner
+
+            scanner = default_scanner()
+        self.scanner = scanner
+        if key is not None and not isinstance(key, (bytes, bytearray)):
+            raise TypeError("key must be bytes")
+        self._key = bytes(key) if key is not None else None
+        if not 4 <= fingerprint_length <= 64:
+            raise ValueError("fingerprint_length must be between 4 and 64 hex digits")
+        self.fingerprint_length = fingerprint_length
+
+    # ------------------------------------------------------------------ keys and markers
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = markers.default_key()[0]
+        return self._key
+
+    def marker(self, finding: Finding) -> str:
+        return finding.marker(self.key, self.fingerprint_length)
+
+    # ------------------------------------------------------------------ text
+
+    def redact_text(self, text: str) -> tuple[str, list[Finding]]:
+        """`text` with every finding replaced by its marker, and the findings."""
+        findings = self.scanner.scan(text)
+        return self._apply(text, findings), findings
+
+    def _apply(self, text: str, findings: list[Finding]) -> str:
+        if not findings:
+            return text
+        parts: list[str] = []
+        pos = 0
+        for f in findings:
+            parts.append(text[pos : f.start])
+            parts.append(self.marker(f))
+            pos = f.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    # ------------------------------------------------------------------ fields (key context)
+
+    def scan_field(self, key: str | None, value: str) -> list[Finding]:
+        """Findings in `value`, using `key` (a field name, header, or flag) as context."""
+        lk = key.lower() if key else ""
+        if lk in _AUTH_HEADERS:
+            return self._scan_with_prefix(f"{key}: ", value)
+        if lk in _COOKIE_HEADERS:
+            return self._scan_cookie(value)
+        findings = self.scanner.scan(value)
+        if key and value.strip() and _key_strength(key) > 0:
+            whole = self._whole_value(key, value, findings)
+            if whole is not None:
+                return [whole]
+        return findings
+
+    def _whole_value(self, key: str, value: str, findings: list[Finding]) -> Finding | None:
+        v = value.strip()
+        if not validate.generic_value(v):
+            return None
+        strength = _key_strength(key)
+        if strength == 1 and not validate.random_token(v):
+            return None
+        if any(f.start == 0 and f.end == len(value) for f in findings):
+            return None  # a specific detector already covers the whole value
+        if findings and not any(f.kind in ("generic_secret", "generic_password") for f in findings) and sum(f.length for f in findings) >= len(v) // 2:
+            return None  # specific findings cover most of it; keep their kinds
+        kind = "generic_password" if validate.is_password_key(key) else "generic_secret"
+        if kind in self.scanner.disabled_kinds:
+            return None
+        return Finding(kind, "field_name", 0, len(value), 1, 1, "high", value)
+
+    def _scan_with_prefix(self, prefix: str, value: str) -> list[Finding]:
+        shifted = []
+        n = len(prefix)
+        for f in self.scanner.scan(prefix + value):
+            if f.end <= n:
+                continue
+            s = max(f.start - n, 0)
+            shifted.append(Finding(f.kind, f.detector, s, f.end - n, f.line, max(f.column - n, 1) if f.line == 1 else f.column, f.severity, f._secret, f.encoding))
+        return shifted
+
+    def _scan_cookie(self, value: str) -> list[Finding]:
+        # "a=1; session=abc...; theme=dark": each pair is a key=value field
+        out = self.scanner.scan(value)
+        pos = 0
+        for part in value.split(";"):
+            start = pos
+            pos += len(part) + 1
+            name, eq, val = part.partition("=")
+            if not eq:
+                continue
+            name = name.strip()
+            if name and _key_strength(name) > 0 or name.lower() in ("session", "sessionid", "sid", "jsessionid", "phpsessid", "connect.sid"):
+                vstart = start + len(part) - len(val)
+                v = val.strip()
+                if len(v) >= 8 and not validate.is_placeholder(v) and not any(f.start <= vstart < f.end for f in out):
+                    lead = len(val) - len(val.lstrip())
+                    s = vstart + lead
+                    out.append(Finding("session_cookie", "field_name", s, s + len(v), 1, s + 1, "high", v))
+        out.sort(key=lambda f: f.start)
+        return out
+
+    # ------------------------------------------------------------------ nested values
+
+    def redact_value(self, value: Any, path: str = "") -> tuple[Any, list[dict]]:
+        """A redacted deep copy of `value` and the redactions made, with JSON paths."""
+        redactions: list[dict] = []
+        out = self._walk(value, path, None, redactions, 0)
+        return out, redactions
+
+    def _walk(self, value: Any, path: str, key: str | None, out: list[dict], depth: int) -> Any:
+        if isinstance(value, str):
+            return self._redact_str(value, path, key, out)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if depth >= MAX_DEPTH:
+            return self._unscanned(value, path, out, "nested deeper than the redaction limit")
+        if isinstance(value, Mapping):
+            result: dict = {}
+            for k, v in value.items():
+                if isinstance(k, str):
+                    new_k = self._redact_str(k, join_path(path, k), None, out) if self.scanner.might_contain(k) else k
+                else:
+                    new_k = k
+                result[new_k] = self._walk(v, join_path(path, new_k), k if isinstance(k, str) else None, out, depth + 1)
+            return result
+        if isinstance(value, (list, tuple)):
+            items = list(value)
+            red: list = []
+            for i, item in enumerate(items):
+                item_key = key
+                if i > 0 and isinstance(items[i - 1], str) and items[i - 1].startswith("-"):
+                    flag = items[i - 1].lstrip("-").split("=", 1)[0]
+                    if flag and _key_strength(flag) == 2:
+                        item_key = flag  # ["--password", "hunter2"]
+                red.append(self._walk(item, join_path(path, i), item_key, out, depth + 1))
+            return red if isinstance(value, list) else tuple(red)
+        if isinstance(value, (bytes, bytearray)):
+            text = bytes(value).decode("utf-8", "surrogateescape")
+            return self._redact_str(text, path, key, out)
+        return self._unscanned(value, path, out, f"unsupported type {type(value).__name__}")
+
+    def _redact_str(self, value: str, path: str, key: str | None, out: list[dict]) -> str:
+        findings = self.scan_field(key, value)
+        if not findings:
+            return value
+        for f in findings:
+            entry = {"kind": f.kind, "path": path, "marker": self.marker(f)}
+            if f.encoding:
+                entry["encoding"] = "/".join(f.encoding)
+            out.append(entry)
+        return self._apply(value, findings)
+
+    def _unscanned(self, value: Any, path: str, out: list[dict], why: str) -> str:
+        try:
+            text = json.dumps(value, sort_keys=True, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            text = f"<{type(value).__name__}>"
+        mark = markers.marker(UNSCANNED, text, self.key, self.fingerprint_length)
+        out.append({"kind": UNSCANNED, "path": path, "marker": mark, "reason": why})
+        return mark
+
+    # ------------------------------------------------------------------ actions
+
+    def redact_action(self, action: Mapping[str, Any]) -> tuple[dict, list[dict]]:
+        """Redact every string of an action dict (``Action.to_dict()``): target, args, context and the rest."""
+        if not isinstance(action, Mapping):
+            raise TypeError(f"redact_action() takes a mapping, got {type(action).__name__}")
+        if not self._might_contain_action(action):
+            return _copy(action), []
+        red, redactions = self.redact_value(action, "")
+        return red, redactions
+
+    def summarise(self, action: Mapping[str, Any]) -> dict:
+        """``{"kinds": [...], "count": n}`` for policy conditions ``secrets.kinds`` / ``secrets.count``."""
+        if not isinstance(action, Mapping) or not self._might_contain_action(action):
+            return {"kinds": [], "count": 0}
+        _, redactions = self.redact_value(action, "")
+        return {"kinds": sorted({r["kind"] for r in redactions}), "count": len(redactions)}
+
+    def _might_contain_action(self, action: Mapping[str, Any]) -> bool:
+        """One prefilter pass over the flattened action; True when any string needs a real scan."""
+        lines: list[str] = []
+        if not _flatten(action, None, lines, 0):
+            return True  # too deep or odd types: let the walk decide (it fails closed)
+        for line in lines:
+            if line.startswith("\x00key:"):
+                return True
+        return self.scanner.might_contain("\n".join(lines))
+
+
+def _flatten(value: Any, key: str | None, lines: list[str], depth: int) -> bool:
+    """Collect strings for the fast check; a credential-looking key short-circuits with a marker line."""
+    if isinstance(value, str):
+        if key is not None and _key_strength(key) > 0 and value.strip():
+            lines.append("\x00key:")
+        elif key is not None and key.lower() in _AUTH_HEADERS | _COOKIE_HEADERS:
+            lines.append("\x00key:")
+        lines.append(value)
+        return True
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if depth >= MAX_DEPTH:
+        return False
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return False
+            lines.append(k)
+            if not _flatten(v, k, lines, depth + 1):
+                return False
+        return True
+    if isinstance(value, (list, tuple)):
+        prev = None
+        for item in value:
+            item_key = key
+            if isinstance(prev, str) and prev.startswith("-"):
+                item_key = prev.lstrip("-").split("=", 1)[0] or key
+            if not _flatten(item, item_key, lines, depth + 1):
+                return False
+            prev = item
+        return True
+    return False
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    return value

@@ -1,0 +1,462 @@
+"""The one-pass scanner: every detector, one pass over the text.
+
+How a scan works:
+
+1. The text is encoded to UTF-8 once and handed to one Hyperscan database that
+   holds every detector pattern, every detector keyword and three "something here
+   is encoded" triggers. Hyperscan reports which of them occur (each at most once,
+   with the end of its first occurrence). Text without secrets stops here: one
+   linear pass whatever the number of detectors.
+2. For each detector that fired (and whose keywords, if any, occur), RE2 finds the
+   exact matches from just before the first occurrence, and the detector's checks
+   (key name, placeholders, entropy, validators) decide which are findings.
+3. Overlapping findings merge; the most specific detector names the kind.
+4. If a trigger fired and depth allows, base64 / hex / percent-encoded chunks are
+   decoded and scanned again (decode.py); a secret found inside marks the whole
+   encoded chunk.
+
+RE2 and Hyperscan are both linear-time, so neither a policy author's pattern nor an
+agent's payload can make a scan backtrack. A pattern Hyperscan cannot compile
+exactly is compiled in its prefilter mode (a superset, confirmed by RE2); one it
+cannot compile at all is run by RE2 on every scan.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import re2
+
+from bastion.secrets import decode as _decode
+from bastion.secrets import markers, validate
+from bastion.secrets.spec import DetectorSpec, compile_re2
+
+try:  # pragma: no cover - exercised implicitly; hyperscan is a pinned dependency
+    import hyperscan as _hs
+except ImportError:  # pragma: no cover
+    _hs = None
+
+#: how far before Hyperscan's first reported end RE2 starts looking
+MAX_MATCH_WINDOW = 65536
+DEFAULT_DECODE_DEPTH = 2
+
+_DEC_B64, _DEC_HEX, _DEC_PCT = "base64", "hex", "percent"
+_DECODE_TRIGGERS = {
+    _DEC_B64: rb"[A-Za-z0-9+/_\-]{16}",
+    _DEC_HEX: rb"[0-9A-Fa-f]{16}",
+    _DEC_PCT: rb"%[0-9A-Fa-f]{2}",
+}
+
+
+# --------------------------------------------------------------------------- findings
+
+
+class Finding:
+    """One secret found in a text. Holds the secret privately; repr() and str() never show it."""
+
+    __slots__ = ("kind", "detector", "start", "end", "line", "column", "severity", "encoding", "_secret")
+
+    def __init__(
+        self,
+        kind: str,
+        detector: str,
+        start: int,
+        end: int,
+        line: int,
+        column: int,
+        severity: str,
+        secret: str,
+        encoding: tuple[str, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.detector = detector
+        #: character offsets in the scanned text, end exclusive
+        self.start = start
+        self.end = end
+        #: 1-based
+        self.line = line
+        self.column = column
+        self.severity = severity
+        #: encodings peeled off to find it, outermost first (("base64",) for a base64 chunk)
+        self.encoding = encoding
+        self._secret = secret
+
+    def marker(self, key: bytes | None = None, length: int = markers.DEFAULT_FINGERPRINT_LENGTH) -> str:
+        """``[REDACTED:<kind>:<keyed fingerprint>]``; `key` defaults to the process key (markers.py)."""
+        return markers.marker(self.kind, self._secret, key if key is not None else markers.default_key()[0], length)
+
+    def fingerprint(self, key: bytes | None = None, length: int = markers.DEFAULT_FINGERPRINT_LENGTH) -> str:
+        return markers.fingerprint(self._secret, key if key is not None else markers.default_key()[0], length)
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def to_dict(self, key: bytes | None = None) -> dict:
+        out = {
+            "kind": self.kind,
+            "detector": self.detector,
+            "line": self.line,
+            "column": self.column,
+            "start": self.start,
+            "end": self.end,
+            "severity": self.severity,
+            "marker": self.marker(key),
+        }
+        if self.encoding:
+            out["encoding"] = list(self.encoding)
+        return out
+
+    def __repr__(self) -> str:
+        enc = f", encoding={'/'.join(self.encoding)}" if self.encoding else ""
+        return f"Finding(kind={self.kind!r}, line={self.line}, column={self.column}, span={self.start}:{self.end}{enc})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickle the secret
+        raise TypeError("Finding holds a secret and cannot be pickled; use to_dict()")
+
+
+# --------------------------------------------------------------------------- compiled detectors
+
+
+@dataclass(slots=True)
+class _Detector:
+    spec: DetectorSpec
+    regex: object  # re2 compiled bytes pattern
+    secret_groups: tuple[tuple[int, bool], ...]  # (group index, is bare value)
+    key_groups: tuple[int, ...]
+    validators: tuple[Callable[[str], bool], ...]
+    keyword_ids: tuple[int, ...]
+
+
+def _compile(spec: DetectorSpec, keyword_index: dict[str, int]) -> _Detector:
+    regex = compile_re2(spec.pattern.encode("utf-8"))
+    gi = {(n.decode() if isinstance(n, bytes) else n): i for n, i in regex.groupindex.items()}
+    secret_groups = tuple(sorted(((i, n.endswith("_bare")) for n, i in gi.items() if n.startswith("secret")), key=lambda t: t[0]))
+    key_groups = tuple(sorted(i for n, i in gi.items() if n.startswith("key")))
+    validators = tuple(validate.get_validator(v) for v in spec.validators)
+    kw_ids = tuple(keyword_index[k.lower()] for k in spec.keywords)
+    return _Detector(spec, regex, secret_groups, key_groups, validators, kw_ids)
+
+
+# --------------------------------------------------------------------------- prefilter
+
+
+class _Prefilter:
+    """Which detectors, keywords and decode triggers occur in a text; one Hyperscan pass."""
+
+    def __init__(self, patterns: Sequence[bytes], caseless: Sequence[bool]) -> None:
+        self.n = len(patterns)
+        self.always: set[int] = set()
+        self._local = threading.local()
+        self.db = None
+        if _hs is None:  # pragma: no cover
+            self.always = set(range(self.n))
+            return
+        flags = [_hs.HS_FLAG_SINGLEMATCH | (_hs.HS_FLAG_CASELESS if c else 0) for c in caseless]
+        ok = list(range(self.n))
+        try:
+            self.db = self._build(patterns, ok, flags)
+            return
+        except _hs.error:
+            pass
+        # find the patterns Hyperscan refuses, retry them in prefilter mode, else run them always
+        good: list[int] = []
+        for i in range(self.n):
+            for extra in (0, _hs.HS_FLAG_PREFILTER):
+                try:
+                    self._build([patterns[i]], [0], [flags[i] | extra])
+                except _hs.error:
+                    continue
+                flags[i] |= extra
+                good.append(i)
+                break
+            else:
+                self.always.add(i)
+        self.db = self._build([patterns[i] for i in good], good, [flags[i] for i in good]) if good else None
+
+    @staticmethod
+    def _build(patterns: Sequence[bytes], ids: Sequence[int], flags: Sequence[int]):
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        db.compile(expressions=list(patterns), ids=list(ids), elements=len(patterns), flags=list(flags))
+        return db
+
+    def _scratch(self):
+        s = getattr(self._local, "scratch", None)
+        if s is None:
+            s = _hs.Scratch(self.db)
+            self._local.scratch = s
+        return s
+
+    def scan(self, data: bytes) -> dict[int, int]:
+        """id -> end offset of its first occurrence (0 for the always-run ones)."""
+        hits: dict[int, int] = dict.fromkeys(self.always, 0)
+        if self.db is None or not data:
+            return hits
+
+        def on_match(i: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            if i not in hits:
+                hits[i] = end
+
+        self.db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        return hits
+
+
+# --------------------------------------------------------------------------- scanner
+
+
+@dataclass(slots=True)
+class _Cand:
+    start: int  # byte offsets
+    end: int
+    priority: int
+    kind: str
+    detector: str
+    severity: str
+    secret: str
+    encoding: tuple[str, ...] = ()
+
+
+class Scanner:
+    """All detectors compiled together. Immutable and thread-safe once built."""
+
+    def __init__(self, specs: Iterable[DetectorSpec], decode_depth: int = DEFAULT_DECODE_DEPTH, disabled_kinds: Iterable[str] = ()) -> None:
+        specs = [s.check() for s in specs]
+        seen: set[str] = set()
+        for s in specs:
+            if s.id in seen:
+                raise ValueError(f"secret detector {s.id!r} ({s.source}): duplicate id")
+            seen.add(s.id)
+        if not 0 <= int(decode_depth) <= 4:
+            raise ValueError("decode_depth must be between 0 and 4")
+        self.decode_depth = int(decode_depth)
+        self.specs: tuple[DetectorSpec, ...] = tuple(specs)
+        self.disabled_kinds = frozenset(disabled_kinds)
+
+        keywords = sorted({k.lower() for s in specs for k in s.keywords})
+        n = len(specs)
+        keyword_index = {k: n + i for i, k in enumerate(keywords)}
+        self._detectors = [_compile(s, keyword_index) for s in specs]
+        trigger_base = n + len(keywords)
+        self._trigger_ids = {name: trigger_base + i for i, name in enumerate(_DECODE_TRIGGERS)}
+        patterns = [s.pattern.encode("utf-8") for s in specs]
+        patterns += [re2.escape(k).encode("ascii") if isinstance(re2.escape(k), str) else re2.escape(k.encode()) for k in keywords]
+        patterns += list(_DECODE_TRIGGERS.values())
+        caseless = [False] * n + [True] * len(keywords) + [False] * len(_DECODE_TRIGGERS)
+        self._prefilter = _Prefilter(patterns, caseless)
+        self._n = n
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def build(
+        cls,
+        extra: Iterable[DetectorSpec | dict] = (),
+        disabled: Iterable[str] = (),
+        decode_depth: int = DEFAULT_DECODE_DEPTH,
+        builtin: bool = True,
+    ) -> "Scanner":
+        """The built-in catalogue plus `extra` detectors, minus `disabled` detector ids or kinds.
+
+        Unknown names in `disabled` are an error: a typo must not silently keep a
+        detector that the policy author meant to turn off (or the reverse).
+        """
+        from bastion.secrets.catalogue import BUILTIN
+
+        base = list(BUILTIN) if builtin else []
+        added = [e if isinstance(e, DetectorSpec) else DetectorSpec.from_dict(e) for e in extra]
+        all_specs = base + added
+        disabled = set(disabled)
+        known = {s.id for s in all_specs} | {s.reported_kind for s in all_specs} | set(_DERIVED_KINDS)
+        unknown = sorted(disabled - known)
+        if unknown:
+            raise ValueError(f"cannot disable unknown secret detector(s) {', '.join(map(repr, unknown))}; known ids and kinds: {', '.join(sorted(known))}")
+        kept = [s for s in all_specs if s.id not in disabled and s.reported_kind not in disabled]
+        return cls(kept, decode_depth=decode_depth, disabled_kinds=disabled)
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        out = {s.reported_kind for s in self.specs}
+        out |= {_DERIVED_KINDS[k] for k in out if k in _DERIVED_KINDS}
+        return frozenset(out - self.disabled_kinds)
+
+    # ------------------------------------------------------------------ scanning
+
+    def might_contain(self, text: str) -> bool:
+        """Fast check: could `text` hold a secret? False means scan() would find nothing."""
+        data = text.encode("utf-8", "surrogatepass")
+        hits = self._prefilter.scan(data)
+        return any(self._enabled(i, hits) for i in hits if i < self._n) or (
+            self.decode_depth > 0 and any(self._trigger_ids[t] in hits for t in _DECODE_TRIGGERS)
+        )
+
+    def scan(self, text: str, decode_depth: int | None = None) -> list[Finding]:
+        """Every secret in `text`, in order, overlaps merged. Never raises on any str input."""
+        if not isinstance(text, str):
+            raise TypeError(f"scan() takes a str, got {type(text).__name__}")
+        if not text:
+            return []
+        depth = self.decode_depth if decode_depth is None else decode_depth
+        cands = self._scan_text(text, depth)
+        return self._to_findings(text, cands)
+
+    # ------------------------------------------------------------------ internals
+
+    def _enabled(self, i: int, hits: dict[int, int]) -> bool:
+        kw = self._detectors[i].keyword_ids
+        return not kw or any(k in hits for k in kw)
+
+    def _scan_text(self, text: str, depth: int) -> list[_Cand]:
+        data = text.encode("utf-8", "surrogatepass")
+        hits = self._prefilter.scan(data)
+        cands: list[_Cand] = []
+        for i in sorted(k for k in hits if k < self._n):
+            if not self._enabled(i, hits):
+                continue
+            self._confirm(self._detectors[i], data, max(0, hits[i] - MAX_MATCH_WINDOW), cands)
+        cands = _merge(cands)
+        if depth > 0:
+            wanted = frozenset(t for t in _DECODE_TRIGGERS if self._trigger_ids[t] in hits)
+            if wanted:
+                cands = _merge(cands + self._scan_decoded(text, data, cands, depth, wanted))
+        return cands
+
+    def _confirm(self, det: _Detector, data: bytes, pos: int, out: list[_Cand]) -> None:
+        spec = det.spec
+        for m in det.regex.finditer(data, pos):
+            s = e = -1
+            bare = False
+            for gi, is_bare in det.secret_groups:
+                gs, ge = m.span(gi)
+                if gs >= 0:
+                    s, e, bare = gs, ge, is_bare
+                    break
+            if s < 0:
+                if det.secret_groups:
+                    continue
+                s, e = m.span()
+            if e <= s:
+                continue
+            secret = data[s:e].decode("utf-8", "replace")
+            key = None
+            for gi in det.key_groups:
+                ks, ke = m.span(gi)
+                if ks >= 0:
+                    key = data[ks:ke].decode("utf-8", "replace")
+                    break
+            kind = _accept(spec, det, secret, key, bare)
+            if kind is None or kind in self.disabled_kinds:
+                continue
+            out.append(_Cand(s, e, spec.priority, kind, spec.id, spec.severity, secret))
+
+    def _scan_decoded(self, text: str, data: bytes, found: list[_Cand], depth: int, wanted: frozenset[str]) -> list[_Cand]:
+        chunks = _decode.find_chunks(text, wanted)
+        if not chunks:
+            return []
+        ascii_text = len(data) == len(text)
+        covered = [(c.start, c.end) for c in found]
+        out: list[_Cand] = []
+        for ch in chunks:
+            bs, be = (ch.start, ch.end) if ascii_text else _char_to_byte(text, ch.start, ch.end)
+            if any(a <= bs and be <= b for a, b in covered):
+                continue  # already redacted as a whole
+            inner = self._scan_text(ch.text, depth - 1)
+            if not inner:
+                continue
+            best = max(inner, key=lambda c: (c.priority, c.end - c.start))
+            secret = ch.text if len(inner) > 1 else best.secret
+            out.append(_Cand(bs, be, best.priority, best.kind, best.detector, best.severity, secret, (ch.encoding,) + best.encoding))
+        return out
+
+    def _to_findings(self, text: str, cands: list[_Cand]) -> list[Finding]:
+        if not cands:
+            return []
+        ascii_text = text.isascii()
+        data = None if ascii_text else text.encode("utf-8", "surrogatepass")
+        out: list[Finding] = []
+        line, line_start, pos = 1, 0, 0
+        for c in cands:
+            if ascii_text:
+                s, e = c.start, c.end
+            else:
+                s, e = _byte_to_char(data, c.start, c.end)
+            # advance line counting incrementally (findings are sorted by start)
+            nl = text.count("\n", pos, s)
+            if nl:
+                line += nl
+                line_start = text.rfind("\n", pos, s) + 1
+            pos = s
+            out.append(Finding(c.kind, c.detector, s, e, line, s - line_start + 1, c.severity, c.secret, c.encoding))
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+#: kinds a detector may report besides its own (generic names assigned to a password)
+_DERIVED_KINDS = {"generic_secret": "generic_password"}
+
+
+def _accept(spec: DetectorSpec, det: _Detector, secret: str, key: str | None, bare: bool) -> str | None:
+    """Run the detector's checks; return the kind to report, or None to drop the match."""
+    kind = spec.reported_kind
+    value = secret.strip()
+    if not value:
+        return None
+    if key is not None and spec.key_check:
+        strength = validate.key_strength(key)
+        if strength == 0:
+            return None
+        if strength == 1 and not validate.random_token(value):
+            return None
+        if bare and not validate.bare_value_ok(value, key):
+            return None
+        if kind == "generic_secret" and validate.is_password_key(key):
+            kind = "generic_password"
+    if spec.min_length and len(value) < spec.min_length:
+        return None
+    if spec.placeholder_check and validate.is_placeholder(value):
+        return None
+    if spec.min_entropy is not None and validate.shannon_entropy(value) < spec.min_entropy:
+        return None
+    for check in det.validators:
+        if not check(value):
+            return None
+    return kind
+
+
+def _merge(cands: list[_Cand]) -> list[_Cand]:
+    """Sort and merge overlapping candidates; the highest priority (then longest) names the kind."""
+    if len(cands) < 2:
+        return cands
+    cands.sort(key=lambda c: (c.start, -c.end))
+    out: list[_Cand] = [cands[0]]
+    for c in cands[1:]:
+        last = out[-1]
+        if c.start < last.end:  # overlap
+            if (c.priority, c.end - c.start) > (last.priority, last.end - last.start):
+                winner = c
+            else:
+                winner = last
+            start, end = min(last.start, c.start), max(last.end, c.end)
+            out[-1] = _Cand(start, end, winner.priority, winner.kind, winner.detector, winner.severity, winner.secret, winner.encoding)
+        else:
+            out.append(c)
+    return out
+
+
+def _byte_to_char(data: bytes, bs: int, be: int) -> tuple[int, int]:
+    # snap to UTF-8 character boundaries (a byte pattern may cut a multi-byte character)
+    while bs > 0 and (data[bs] & 0xC0) == 0x80:
+        bs -= 1
+    while be < len(data) and (data[be] & 0xC0) == 0x80:
+        be += 1
+    s = len(data[:bs].decode("utf-8", "surrogatepass"))
+    return s, s + len(data[bs:be].decode("utf-8", "surrogatepass"))
+
+
+def _char_to_byte(text: str, s: int, e: int) -> tuple[int, int]:
+    bs = len(text[:s].encode("utf-8", "surrogatepass"))
+    return bs, bs + len(text[s:e].encode("utf-8", "surrogatepass"))

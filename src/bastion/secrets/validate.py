@@ -1,0 +1,618 @@
+"""Validators that cut false positives after a pattern matched.
+
+A pattern says "this looks like a token"; a validator says "and it is not a
+placeholder, a variable reference or a low-entropy accident". Validators run only
+on candidate matches, never on the whole text, so they may be written in plain
+Python. Detectors name them by string (``validator: jwt``) so policy YAML can use
+them too; `VALIDATORS` is the registry.
+
+Every function here receives the candidate secret (and, for context-aware ones,
+the key or line it came with) and returns True to keep the finding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections import Counter
+from typing import Callable
+
+# --------------------------------------------------------------------------- entropy
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character of `value` (0.0 for an empty string)."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+# --------------------------------------------------------------------------- placeholders
+
+#: Characters people type to mean "put the real value here".
+MASK_CHARS = frozenset("xX*#•0")
+_SEPARATORS = frozenset("-_.:/+=~ ")
+
+#: Values that name what belongs there instead of being it. Compared lowercase, with
+#: separators removed. Kept short on purpose: "password" or "secret" are real (bad)
+#: passwords often enough that they are not listed.
+PLACEHOLDER_WORDS = frozenset(
+    {
+        "",
+        "none",
+        "null",
+        "nil",
+        "undefined",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "todo",
+        "tbd",
+        "fixme",
+        "changeme",
+        "changethis",
+        "redacted",
+        "removed",
+        "hidden",
+        "masked",
+        "secretvalue",
+        "yoursecret",
+        "yourpassword",
+        "yourtoken",
+        "yourapikey",
+        "yourkey",
+        "mytoken",
+        "myapikey",
+        "apikey",
+        "apitoken",
+        "accesstoken",
+        "authtoken",
+        "notset",
+        "empty",
+        "example",
+        "sample",
+        "dummy",
+        "placeholder",
+        "insertkeyhere",
+        "insertyourkeyhere",
+        "replaceme",
+        "xxx",
+        "yyy",
+        "zzz",
+        "abc",
+        "abc123",
+        "foo",
+        "bar",
+        "foobar",
+        "string",
+        "value",
+        "default",
+        "test",
+        "testing",
+        "token",
+        "pass",
+        "passwd",
+        "pwd",
+        "user",
+        "username",
+        "login",
+    }
+)
+
+#: "your-api-key", "ADD_YOUR_TOKEN_HERE", "<insert key>": words that describe a value.
+_PLACEHOLDER_PHRASE = re.compile(
+    r"(?i)(?:^|[^a-z])(?:your|insert|replace|put|enter|paste|add)[ _\-](?:[a-z]+[ _\-])*?(?:api|access|secret|token|key|password|pass|own|here|credentials?|value)"
+    r"|(?:^|[^a-z])(?:goes|go)[ _\-]here(?:$|[^a-z])|[ _\-]here$"
+)
+
+_TEMPLATE_MARKERS = ("${", "{{", "}}", "#{", "$(", "<%", "%>", "%(", "{%", "@@", "[[")
+
+
+def is_masked(value: str, min_run: int = 4) -> bool:
+    """True when the variable part of `value` is only a mask character (xxxx, ****, 0000).
+
+    Separators are ignored, so ``XXXX-XXXX`` and ``glpat-xxxxxxxxxxxxxxxxxxxx`` count:
+    the prefix before the first separator-delimited run of mask characters is allowed
+    to be anything (it is the token's fixed prefix).
+    """
+    body = "".join(ch for ch in value if ch not in _SEPARATORS)
+    if not body:
+        return True
+    # the longest suffix made only of mask characters
+    tail = 0
+    for ch in reversed(body):
+        if ch in MASK_CHARS:
+            tail += 1
+        else:
+            break
+    if tail < min_run:
+        return False
+    masked = body[len(body) - tail :].lower()
+    if len(set(masked)) != 1:
+        # "0x0#" style mixes are not a convention; "xxxx" and "0000" are
+        return False
+    # a mask that fills at least 3/5 of the value: the rest is a fixed prefix
+    return tail * 5 >= len(body) * 3
+
+
+def looks_like_reference(value: str) -> bool:
+    """True for values that point at a secret instead of holding one.
+
+    ``$VAR``, ``${VAR}``, ``%VAR%``, ``{{ var }}``, ``<your-token>``, ``[PASSWORD]``,
+    ``os.environ["X"]``, ``process.env.X``, ``settings.API_KEY``, function calls.
+    """
+    v = value.strip()
+    if not v:
+        return True
+    if v[0] in "$%@" and len(v) > 1 and (v[1].isalpha() or v[1] in "{(_"):
+        return True
+    if v.startswith(_TEMPLATE_MARKERS) or v.endswith(("}}", "%>", "%}")):
+        return True
+    if (v[0], v[-1]) in {("<", ">"), ("[", "]"), ("{", "}"), ("(", ")")}:
+        return True
+    if v.endswith(")") and "(" in v:
+        return True
+    low = v.lower()
+    if low.startswith(("process.env", "os.environ", "os.getenv", "env.", "env[", "environ[", "secrets.", "vars.", "var.", "settings.", "config.", "self.", "this.", "params.", "args.", "props.")):
+        return True
+    return False
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|->|::)[A-Za-z_][A-Za-z0-9_]*)+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def is_placeholder(value: str) -> bool:
+    """The checks every detector applies unless it opts out."""
+    if looks_like_reference(value):
+        return True
+    if is_masked(value):
+        return True
+    folded = "".join(ch for ch in value.lower() if ch not in _SEPARATORS)
+    if folded in PLACEHOLDER_WORDS:
+        return True
+    return bool(_PLACEHOLDER_PHRASE.search(value))
+
+
+# --------------------------------------------------------------------------- key names
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+#: Components that make a key name secret-bearing on their own.
+SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "passwords",
+        "passphrase",
+        "pwd",
+        "pass",
+        "pw",
+        "secret",
+        "secrets",
+        "token",
+        "apikey",
+        "apitoken",
+        "authtoken",
+        "accesstoken",
+        "secretkey",
+        "privatekey",
+        "credential",
+        "credentials",
+        "creds",
+        "cred",
+        "auth",
+        "bearer",
+        "licensekey",
+        "pat",
+    }
+)
+#: "key" counts only after one of these (api key, access key, secret key, ...).
+KEY_QUALIFIERS = frozenset(
+    {
+        "api",
+        "access",
+        "secret",
+        "private",
+        "priv",
+        "auth",
+        "encryption",
+        "encrypt",
+        "signing",
+        "sign",
+        "master",
+        "account",
+        "client",
+        "app",
+        "application",
+        "service",
+        "server",
+        "license",
+        "licence",
+        "consumer",
+        "shared",
+        "storage",
+        "subscription",
+        "deploy",
+        "deployment",
+        "admin",
+        "session",
+        "hmac",
+        "cipher",
+        "crypt",
+        "root",
+        "user",
+        "dev",
+        "developer",
+        "prod",
+        "production",
+        "write",
+        "read",
+        "ingest",
+        "insert",
+        "query",
+        "rest",
+        "personal",
+        "integration",
+        "webhook",
+        "unseal",
+        "recovery",
+        "pre",
+        "preshared",
+        "jwt",
+        "mac",
+        "sl",
+        "ibm",
+        "cos",
+        "iam",
+    }
+)
+#: A last component from this list names metadata about a secret, not the secret.
+NON_SECRET_SUFFIXES = frozenset(
+    {
+        "id",
+        "ids",
+        "name",
+        "names",
+        "file",
+        "files",
+        "filename",
+        "path",
+        "paths",
+        "dir",
+        "url",
+        "uri",
+        "urls",
+        "endpoint",
+        "host",
+        "type",
+        "types",
+        "length",
+        "len",
+        "size",
+        "field",
+        "fields",
+        "label",
+        "prompt",
+        "hint",
+        "policy",
+        "format",
+        "version",
+        "mode",
+        "count",
+        "regex",
+        "pattern",
+        "header",
+        "param",
+        "env",
+        "var",
+        "variable",
+        "ref",
+        "arn",
+        "location",
+        "expiry",
+        "expires",
+        "expiration",
+        "ttl",
+        "timeout",
+        "algorithm",
+        "alg",
+        "enabled",
+        "required",
+        "placeholder",
+        "description",
+        "help",
+        "error",
+        "errors",
+        "message",
+        "link",
+        "route",
+        "key_id",
+        "keyid",
+        "kid",
+        "index",
+        "store",
+        "storage",
+        "provider",
+        "manager",
+        "service",
+        "class",
+        "method",
+        "hash",
+        "salt",
+        "rounds",
+        "strength",
+        "rotation",
+        "usage",
+        "scope",
+        "scopes",
+        "user",
+        "username",
+        "email",
+        "owner",
+        "prefix",
+        "suffix",
+        "template",
+        "chars",
+        "charset",
+        "separator",
+        "selector",
+    }
+)
+#: A first component from this list names something public.
+NON_SECRET_PREFIXES = frozenset({"public", "pub", "csrf", "xsrf", "publishable", "non", "no", "is", "has", "use", "show", "forgot", "reset", "confirm", "new", "old", "verify", "check", "validate", "get", "set", "min", "max"})
+
+
+def key_components(key: str) -> list[str]:
+    """Split an identifier into lowercase words: ``AWS_secretAccessKey`` -> aws, secret, access, key."""
+    out: list[str] = []
+    for part in re.split(r"[^A-Za-z0-9]+", key):
+        if not part:
+            continue
+        out.extend(m.group(0).lower() for m in _CAMEL.finditer(part))
+    return out
+
+
+_PASSWORD_WORDS = frozenset({"password", "passwd", "passwords", "passphrase", "pwd", "pass", "pw"})
+_STRONG_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "secretkey", "accesskey", "privatekey", "authkey", "pwd")
+
+
+def key_strength(key: str) -> int:
+    """How strongly a key name says "credential": 2 strong, 1 weak, 0 not at all.
+
+    Strong: ``password``, ``api_key``, ``clientSecret``, ``AUTH_TOKEN``, ``slapikey``.
+    Weak: ``<something>_key`` / ``hubspotKey`` / ``HEROKU_KEY``: a key of *something*,
+    which is a credential only if the value looks random (the caller checks).
+    Not: ``public_key``, ``csrf_token``, ``token_url``, ``password_length``, ``schemaKey``.
+    """
+    words = key_components(key)
+    if not words:
+        return 0
+    if words[-1] in NON_SECRET_SUFFIXES:
+        return 0
+    if words[0] in NON_SECRET_PREFIXES:
+        return 0
+    weak = False
+    for i, w in enumerate(words):
+        if w in SECRET_WORDS:
+            return 2
+        if w == "key":
+            if i > 0 and words[i - 1] in KEY_QUALIFIERS:
+                return 2
+            if i > 0 and words[i - 1] not in _WEAK_KEY_STOP:
+                weak = True
+        elif w.endswith("key") and w[:-3] in KEY_QUALIFIERS:  # "apikey", "secretkey"
+            return 2
+        elif w.endswith(_STRONG_SUFFIXES) and len(w) > 5:  # "apitoken", "clientsecret", "slapikey"
+            return 2
+    return 1 if weak else 0
+
+
+#: "<x> key" names that are about data structures, not credentials.
+_WEAK_KEY_STOP = frozenset(
+    {
+        "primary", "foreign", "sort", "partition", "cache", "map", "dict", "hash", "lookup", "index", "row",
+        "column", "table", "object", "hot", "short", "shortcut", "keyboard", "translation", "i18n", "locale",
+        "message", "bucket", "schema", "sequence", "idempotency", "dedup", "unique", "natural", "composite",
+        "group", "route", "list", "item", "entity", "node", "config", "setting", "settings", "registry",
+        "field", "attribute", "property", "react", "redis", "s3", "object", "storage", "query", "search",
+        "sort", "json", "yaml", "dictionary", "lang", "language", "i18", "public", "pub", "sequence",
+        "select", "selection", "tab", "unique", "my", "the", "this", "some", "any", "a", "valid", "data",
+        "meta", "metadata", "kms", "ssh", "gpg", "pgp", "host", "known", "trusted", "ca", "cert", "certificate",
+    }
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """Does this key name (variable, field, header, flag) strongly say credential?"""
+    return key_strength(key) == 2
+
+
+def is_password_key(key: str) -> bool:
+    """Names that hold a password rather than a token (reported as ``generic_password``)."""
+    words = key_components(key)
+    return any(w in _PASSWORD_WORDS or w.endswith(("password", "passwd")) for w in words)
+
+
+_RANDOM_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{12,}")
+
+
+def random_token(value: str) -> bool:
+    """Shaped like a generated credential: one run of token characters, letters and digits, entropy >= 3."""
+    return (
+        bool(_RANDOM_TOKEN.fullmatch(value))
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and shannon_entropy(value) >= 3.0
+    )
+
+
+# --------------------------------------------------------------------------- named validators
+
+
+def _b64decode_loose(segment: str) -> bytes | None:
+    pad = "=" * (-len(segment) % 4)
+    try:
+        return base64.urlsafe_b64decode(segment + pad)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def valid_jwt(token: str) -> bool:
+    """Header decodes to a JSON object with "alg" or "typ" (payload may be JWE-opaque)."""
+    parts = token.split(".")
+    if len(parts) < 2:
+        return False
+    raw = _b64decode_loose(parts[0])
+    if raw is None:
+        return False
+    try:
+        header = json.loads(raw.decode("utf-8", "strict"))
+    except (UnicodeDecodeError, ValueError):
+        # a header that starts as JSON but was edited (fixtures do this): accept if it
+        # still opens an object with a known field
+        text = raw.decode("latin-1")
+        return text.startswith("{") and ('"alg"' in text or '"typ"' in text or '"kid"' in text)
+    return isinstance(header, dict) and bool({"alg", "typ", "kid", "enc", "x5t"} & header.keys())
+
+
+def valid_basic_auth(value: str) -> bool:
+    """``Authorization: Basic <b64>``: decodes to ``user:password`` with a non-empty password."""
+    raw = _b64decode_loose(value.replace("+", "-").replace("/", "_").rstrip("="))
+    if raw is None:
+        return False
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if ":" not in text or not text.isprintable():
+        return False
+    user, _, password = text.partition(":")
+    return bool(user or password) and not is_placeholder(password or user)
+
+
+def valid_luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed([c for c in digits if c.isdigit()])):
+        d = int(ch)
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def mixed_charset(value: str) -> bool:
+    """At least two of: lowercase, uppercase, digits. Cuts words and plain numbers."""
+    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
+    return classes >= 2
+
+
+def has_digit(value: str) -> bool:
+    return any(c.isdigit() for c in value)
+
+
+def not_hex_only(value: str) -> bool:
+    return not all(c in "0123456789abcdefABCDEF-" for c in value)
+
+
+def generic_value(value: str) -> bool:
+    """The value side of ``password = ...``: a literal, not code.
+
+    Rejects references, placeholders, numbers-only of fewer than 6 digits, code
+    expressions (operators, brackets, attribute access), and single lowercase words
+    shorter than 6 characters (``pass``, ``foo``).
+    """
+    v = value.strip()
+    if len(v) < 4 or is_placeholder(v):
+        return False
+    if len(set(v)) == 1:  # "aaaaaaaa", "--------"
+        return False
+    if v.isdigit() and len(v) < 6:
+        return False
+    if _DOTTED_NAME.fullmatch(v) and not any(c.isdigit() for c in v.split(".")[-1][:1]):
+        return False  # settings.API_KEY, var.db_password, kVK_Return.u16
+    if any(tok in v for tok in (" + ", "+ ", " +", "||", "&&", "==", "->", "=>", "::")):
+        return False
+    if v.startswith(("http://", "https://", "file://", "/", "./", "../", "~/")) and "@" not in v:
+        return False  # a URL or a path is where the secret lives, not the secret
+    return True
+
+
+def not_blank(value: str) -> bool:
+    return bool(value.strip().strip("\\n\\r\"'+ \t"))
+
+
+def has_slash_or_plus(value: str) -> bool:
+    return "/" in value or "+" in value
+
+
+def not_path(value: str) -> bool:
+    """Reject path-like values: several "/"-separated parts that are words."""
+    parts = [p for p in value.split("/") if p]
+    if len(parts) >= 3 and sum(1 for p in parts if p.isalpha() and p.islower()) >= 2:
+        return False
+    return True
+
+
+def has_upper_and_lower(value: str) -> bool:
+    return any(c.isupper() for c in value) and any(c.islower() for c in value)
+
+
+def url_password(value: str) -> bool:
+    """The password part of ``scheme://user:password@host``."""
+    if is_placeholder(value):
+        return False
+    if value.startswith(("$", "%", "{", "<")) and len(value) > 1:
+        return False
+    return not value.isdigit() or len(value) >= 6  # "host:8080@..." is a port, not a password
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+
+
+def bare_value_ok(value: str, key: str) -> bool:
+    """An unquoted value after a secret-looking name: a literal, not a variable.
+
+    ``password=password`` (keyword arguments), ``token = auth_token``,
+    ``PASSWORD=DB_PASSWORD`` and ``api_key: API_KEY`` pass a variable along.
+    """
+    low = value.lower()
+    if low == key.lower() or low in key_components(key):
+        return False
+    if _IDENT.fullmatch(value) and key_strength(value) > 0:
+        return False
+    if _ENV_NAME.fullmatch(value):
+        return False
+    return True
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "jwt": valid_jwt,
+    "basic_auth": valid_basic_auth,
+    "luhn": valid_luhn,
+    "mixed_charset": mixed_charset,
+    "has_digit": has_digit,
+    "not_hex_only": not_hex_only,
+    "generic_value": generic_value,
+    "not_placeholder": lambda v: not is_placeholder(v),
+    "not_blank": not_blank,
+    "has_slash_or_plus": has_slash_or_plus,
+    "not_path": not_path,
+    "has_upper_and_lower": has_upper_and_lower,
+    "url_password": url_password,
+    "random_token": random_token,
+}
+
+
+def get_validator(name: str) -> Callable[[str], bool]:
+    try:
+        return VALIDATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown validator {name!r} (expected one of {', '.join(sorted(VALIDATORS))})") from None
