@@ -203,7 +203,7 @@ def digest_fields(action: Any) -> dict[str, Any]:
     """The part of an action its digest covers: contract fields except `id`, defaults left out."""
     from bastion.model import coerce_action
 
-    return _prune(coerce_action(action).model_dump(mode="json"), _defaults())
+    return _prune(coerce_action(action).model_dump(mode="json"), _DEFAULTS or _defaults())
 
 
 def action_digest(action: Any) -> str:
@@ -231,16 +231,11 @@ def _defaults() -> dict[str, Any]:
 def _prune(dumped: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in dumped.items():
-        if key == "id":
+        default = defaults.get(key, _MISSING)
+        if value == default or key == "id":
             continue
-        if key in _NESTED and isinstance(value, dict):
-            sub_default = defaults.get(key, {})
-            sub = {k: v for k, v in value.items() if sub_default.get(k, _MISSING) != v}
-            if sub:
-                out[key] = sub
-            continue
-        if key in defaults and defaults[key] == value:
-            continue
+        if key in _NESTED and type(value) is dict:
+            value = {k: v for k, v in value.items() if default.get(k, _MISSING) != v}
         out[key] = value
     return out
 

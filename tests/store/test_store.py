@@ -70,7 +70,7 @@ def test_no_raw_secret_is_stored(store: Any, redactor: Any, make_action: Any, ma
     assert token not in dump
     assert "[REDACTED:fake_token]" in dump
     rec = next(store.query(kinds=("decision",)))
-    assert {x["path"] for x in rec.record["redacted"]} >= {"target", "args.env.TOKEN", "reason"}
+    assert {x["path"] for x in rec.record["redacted"]} == {"action.target", "action.args.env.TOKEN", "decision.reason"}
     # the digest is over the real action, so approvals bind to what the agent really asked
     assert rec.record["action_digest"] == action_digest(a)
     if not store_url.startswith("postgres"):
@@ -83,6 +83,22 @@ def test_no_raw_secret_is_stored(store: Any, redactor: Any, make_action: Any, ma
             except FileNotFoundError:
                 pass
         assert token.encode() not in raw
+
+
+def test_ids_are_redacted_too_and_repeating_parts_once(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
+    token = "sk-test-" + "Z9y8X7w6V5u4T3s2R1q0"
+    a = make_action(2, id=f"call-{token}")
+    with AuditWriter(store, "sync", redactor=redactor) as w:
+        w.record(make_decision(a, 2), a)
+        calls = redactor.calls
+        for i in range(10):  # same rule, same reason: the stable part is redacted once
+            b = make_action(i * 4 + 2)
+            w.record(make_decision(b, i * 4 + 2), b)
+        assert redactor.calls - calls <= 10 + 1
+    rec = next(store.query())
+    assert token not in rec.body
+    assert rec.record["decision"]["action_id"] == "call-[REDACTED:fake_token]"
+    assert {x["path"] for x in rec.record["redacted"]} == {"action.id"}
 
 
 def test_query_filters(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:

@@ -19,14 +19,19 @@ recomputes them from the stored body, so a query can never be fooled by an edite
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Protocol
+
+import orjson
 
 from bastion.canonical import CanonicalError, canonical, canonical_bytes, digest_fields, sha256_hex
 
 RECORD_VERSION = 1
 DECISION = "decision"
+#: the one timestamp form records use (fixed pattern, no backtracking): it sorts like time
+_ISO_MS = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
 
 
 class RedactorLike(Protocol):
@@ -73,73 +78,143 @@ def default_redactor() -> RedactorLike:
     return Redactor()
 
 
-def _redaction_list(items: Any) -> list[Any]:
+def _redaction_list(items: Any, prefix: str) -> list[Any]:
+    """Redactions as stored: dicts, paths prefixed with the part of the record they are in."""
     out: list[Any] = []
     for item in items or ():
         if hasattr(item, "to_dict"):
             item = item.to_dict()
-        elif not isinstance(item, (dict, str)):
+        if not isinstance(item, dict):
             # never str() an unknown object: it might render the secret it describes
             item = {"kind": type(item).__name__}
+        item = {k: v for k, v in item.items() if k in ("kind", "path", "marker", "detector", "severity")}
+        if isinstance(item.get("path"), str):
+            item["path"] = prefix + item["path"] if item["path"] not in ("", "$") else prefix.rstrip(".")
         out.append(item)
     return out
 
 
-def build_decision_record(decision: Mapping[str, Any], action: Any, redactor: RedactorLike) -> PreparedRecord:
-    """A decision (its `to_dict()`) and its action (Action or mapping) as a record."""
-    fields = digest_fields(action)
-    raw = canonical_bytes(fields)
-    digest = "sha256:" + sha256_hex(raw)
-    red_action, found_a = redactor.redact_action(fields)
-    action_bytes = raw if not found_a else canonical_bytes(red_action)
-    red_decision, found_d = redactor.redact_value(dict(decision))
-    ts = red_decision.get("timestamp")
-    if not isinstance(ts, str):
-        raise CanonicalError("the decision has no timestamp")
-    redacted = _redaction_list(found_a) + _redaction_list(found_d)
-    # Keys are written in canonical order, so the concatenation IS the canonical JSON.
-    body = b"".join(
-        (
-            b'{"action":',
-            action_bytes,
-            b',"action_digest":"',
-            digest.encode("ascii"),
-            b'","decision":',
-            canonical_bytes(red_decision),
-            b',"kind":"decision","redacted":',
-            canonical_bytes(redacted),
-            b',"ts":',
-            canonical_bytes(ts),
-            b',"v":%d}' % RECORD_VERSION,
+#: Decision fields that differ from one decision to the next; the rest (reason, rules,
+#: policy ids, obligations...) repeats for every decision a rule makes.
+_VOLATILE = frozenset(("decision_id", "action_id", "timestamp", "risk_score", "redactions", "redacted_action"))
+
+
+class RecordBuilder:
+    """Builds records; remembers the redaction of the repeating part of decisions.
+
+    The redactor costs microseconds per string it scans, and most of a decision (rule
+    reasons, sources, policy ids) is the same text for every decision a rule makes, so
+    that part is redacted once per distinct content (bounded memo, exact: the key is its
+    canonical JSON). The per-decision ids ride along with the action in one redactor call.
+    """
+
+    def __init__(self, redactor: RedactorLike, memo_size: int = 4096) -> None:
+        self.redactor = redactor
+        self._memo: dict[bytes, tuple[dict[str, Any], list[Any]]] = {}
+        self._memo_size = memo_size
+
+    def decision(self, decision: Mapping[str, Any], action: Any) -> PreparedRecord:
+        """A decision (its `to_dict()`) and its action (Action or mapping) as a record."""
+        red = self.redactor
+        fields = digest_fields(action)
+        raw = canonical_bytes(fields)
+        digest = "sha256:" + sha256_hex(raw)
+        # the action, and the ids the decision carries (action_id comes from the agent)
+        scan = dict(fields)
+        scan["id"] = decision.get("action_id")
+        scan["decision_id"] = decision.get("decision_id")
+        red_scan, found_a = red.redact_action(scan)
+        if found_a:
+            red_scan = dict(red_scan)
+            ids = {"action_id": red_scan.pop("id", None), "decision_id": red_scan.pop("decision_id", None)}
+            action_bytes = canonical_bytes(red_scan)
+        else:
+            ids = {"action_id": scan["id"], "decision_id": scan["decision_id"]}
+            red_scan = fields
+            action_bytes = raw
+        stable = {k: v for k, v in decision.items() if k not in _VOLATILE}
+        key = _memo_key(stable)
+        hit = self._memo.get(key)
+        if hit is None:
+            red_stable, found_s = red.redact_value(stable)
+            hit = (red_stable, _redaction_list(found_s, "decision."))
+            if len(self._memo) >= self._memo_size:
+                self._memo.clear()
+            self._memo[key] = hit
+        red_decision = dict(hit[0])
+        red_decision.update(ids)
+        ts = decision.get("timestamp")
+        if not isinstance(ts, str) or not _ISO_MS.match(ts):
+            raise CanonicalError("the decision's timestamp is not an ISO 8601 UTC time with milliseconds")
+        red_decision["timestamp"] = ts
+        extra: dict[str, Any] = {}
+        for k in ("risk_score", "redactions", "redacted_action"):
+            if k in decision:
+                v = decision[k]
+                if type(v) is int or v is None or (type(v) in (list, dict) and not v):
+                    red_decision[k] = v
+                else:
+                    extra[k] = v
+        found_v: list[Any] = []
+        if extra:
+            red_extra, found_v = red.redact_value(extra)
+            red_decision.update(red_extra)
+        redacted = _redaction_list(found_a, "action.") + hit[1] + _redaction_list(found_v, "decision.")
+        # Keys are written in canonical order, so the concatenation IS the canonical JSON.
+        body = b"".join(
+            (
+                b'{"action":',
+                action_bytes,
+                b',"action_digest":"',
+                digest.encode("ascii"),
+                b'","decision":',
+                canonical_bytes(red_decision),
+                b',"kind":"decision","redacted":',
+                canonical_bytes(redacted),
+                b',"ts":"',
+                ts.encode("ascii"),
+                b'","v":%d}' % RECORD_VERSION,
+            )
         )
-    )
-    record = {"action": red_action, "decision": red_decision, "kind": DECISION, "ts": ts}
-    return PreparedRecord(body, index_columns(record))
+        record = {"action": red_scan, "decision": red_decision, "kind": DECISION, "ts": ts}
+        return PreparedRecord(body, index_columns(record))
+
+    def event(self, kind: str, payload: Mapping[str, Any], actor: str | None, ts: str | None = None) -> PreparedRecord:
+        """A policy change, approval event or writer notice as a record."""
+        check_kind(kind)
+        if actor is not None and not isinstance(actor, str):
+            raise CanonicalError("actor must be a string")
+        if not isinstance(payload, Mapping):
+            raise CanonicalError("an event payload must be a JSON object")
+        red, found = self.redactor.redact_value({"actor": actor, "payload": dict(payload)})
+        record = {
+            "actor": red["actor"],
+            "kind": kind,
+            "payload": red["payload"],
+            "redacted": _redaction_list(found, ""),
+            "ts": ts or iso_now(),
+            "v": RECORD_VERSION,
+        }
+        return PreparedRecord(canonical_bytes(record), index_columns(record))
+
+
+def _memo_key(value: Any) -> bytes:
+    """A key that differs whenever `value` differs (orjson is exact except NaN/inf -> null)."""
+    try:
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return b"c" + canonical_bytes(value)
+    return b"c" + canonical_bytes(value) if b"null" in key else b"o" + key
+
+
+def build_decision_record(decision: Mapping[str, Any], action: Any, redactor: RedactorLike) -> PreparedRecord:
+    return RecordBuilder(redactor, memo_size=0).decision(decision, action)
 
 
 def build_event_record(
     kind: str, payload: Mapping[str, Any], actor: str | None, redactor: RedactorLike, ts: str | None = None
 ) -> PreparedRecord:
-    """A policy change, approval event or writer notice as a record."""
-    check_kind(kind)
-    if actor is not None and not isinstance(actor, str):
-        raise CanonicalError("actor must be a string")
-    if not isinstance(payload, Mapping):
-        raise CanonicalError("an event payload must be a JSON object")
-    red_payload, found = redactor.redact_value(dict(payload))
-    red_actor = actor
-    found_actor: list[Any] = []
-    if actor is not None:
-        red_actor, found_actor = redactor.redact_value(actor)
-    record = {
-        "actor": red_actor,
-        "kind": kind,
-        "payload": red_payload,
-        "redacted": _redaction_list(found) + _redaction_list(found_actor),
-        "ts": ts or iso_now(),
-        "v": RECORD_VERSION,
-    }
-    return PreparedRecord(canonical_bytes(record), index_columns(record))
+    return RecordBuilder(redactor).event(kind, payload, actor, ts)
 
 
 def check_kind(kind: Any) -> None:
@@ -154,13 +229,17 @@ def check_kind(kind: Any) -> None:
 
 
 def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) else None
+    return v if type(v) is str else None
 
 
-def _names(values: Any) -> str | None:
+def _names(values: list[Any]) -> str | None:
     """A sorted, de-duplicated list of names as canonical JSON text (None when empty)."""
-    names = sorted({v for v in values if isinstance(v, str)})
-    return canonical(names) if names else None
+    names = sorted({v for v in values if type(v) is str})
+    if not names:
+        return None
+    if len(names) == 1 and names[0].isascii():
+        return orjson.dumps(names).decode()  # the common case; identical to canonical()
+    return canonical(names)
 
 
 def index_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -168,27 +247,21 @@ def index_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
     kind = _str(record.get("kind"))
     ts = _str(record.get("ts"))
     if kind == DECISION:
-        d = record.get("decision")
-        d = d if isinstance(d, Mapping) else {}
-        a = record.get("action")
-        a = a if isinstance(a, Mapping) else {}
-        agent = a.get("agent")
-        session = a.get("session")
-        rules = [r for r in d.get("rules") or () if isinstance(r, Mapping)] if isinstance(d.get("rules"), list) else []
-        policy_ids = d.get("policy_ids") if isinstance(d.get("policy_ids"), list) else []
+        d = _dict(record.get("decision"))
+        a = _dict(record.get("action"))
+        rules = [r for r in _list(d.get("rules")) if type(r) is dict]
         return (
             ts,
             kind,
             _str(d.get("decision")),
-            _str(agent.get("id")) if isinstance(agent, Mapping) else None,
-            _str(session.get("id")) if isinstance(session, Mapping) else None,
+            _str(_dict(a.get("agent")).get("id")),
+            _str(_dict(a.get("session")).get("id")),
             _str(a.get("capability")),
             None,
-            _names([*policy_ids, *(r.get("policy") for r in rules)]),
-            _names(r.get("rule") for r in rules),
+            _names([*_list(d.get("policy_ids")), *(r.get("policy") for r in rules)]),
+            _names([r.get("rule") for r in rules]),
         )
-    p = record.get("payload")
-    p = p if isinstance(p, Mapping) else {}
+    p = _dict(record.get("payload"))
     return (
         ts,
         kind,
@@ -200,3 +273,14 @@ def index_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
         _names([p.get("policy")]),
         _names([p.get("rule")]),
     )
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _dict(v: Any) -> Mapping[str, Any]:
+    return v if type(v) is dict else _EMPTY
+
+
+def _list(v: Any) -> list[Any]:
+    return v if type(v) is list else []

@@ -37,7 +37,7 @@ from typing import Any, Callable, Literal, Mapping
 from bastion.canonical import CanonicalError
 from bastion.store.base import AuditUnavailable, Store, StoreError
 from bastion.store.checkpoints import Signer
-from bastion.store.records import PreparedRecord, RedactorLike, build_decision_record, build_event_record
+from bastion.store.records import PreparedRecord, RecordBuilder, RedactorLike
 
 log = logging.getLogger("bastion.audit")
 
@@ -93,6 +93,7 @@ class AuditWriter:
         self._sync_timeout = sync_timeout
         self._retry_max = retry_max_delay
         self._redactor = redactor if redactor is not None else store.get_redactor()
+        self._builder = RecordBuilder(self._redactor)
         self._signer = signer
         self._checkpoint_every = checkpoint_every
         self._owns_store = owns_store
@@ -144,7 +145,7 @@ class AuditWriter:
         prepared: PreparedRecord | None = None
         if self._sync:
             try:
-                prepared = build_decision_record(snap, action, self._redactor)
+                prepared = self._builder.decision(snap, action)
             except Exception as exc:  # noqa: BLE001 - any failure to build must fail closed
                 with self._lock:
                     return self._refuse(f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}")
@@ -346,7 +347,7 @@ class AuditWriter:
         for _ticket, snap, action, prepared in items:
             if prepared is None:
                 try:
-                    prepared = build_decision_record(snap, action, self._redactor)
+                    prepared = self._builder.decision(snap, action)
                 except Exception as exc:  # noqa: BLE001 - record the failure itself instead
                     prepared = self._unrecordable_notice(snap, exc)
                     if prepared is None:
@@ -364,7 +365,7 @@ class AuditWriter:
             "error": _safe_error(exc),
         }
         try:
-            return build_event_record("audit.unrecordable", payload, None, self._redactor)
+            return self._builder.event("audit.unrecordable", payload, None)
         except Exception:  # noqa: BLE001
             log.exception("cannot record even the failure to record decision %s", snap.get("decision_id"))
             with self._lock:
@@ -376,24 +377,18 @@ class AuditWriter:
         out = []
         if self._dropped_unreported:
             out.append(
-                build_event_record(
-                    "audit.dropped",
-                    {"count": self._dropped_unreported, "total": self._dropped},
-                    None,
-                    self._redactor,
-                )
+                self._builder.event("audit.dropped", {"count": self._dropped_unreported, "total": self._dropped}, None)
             )
             self._dropped_unreported = 0
         if self._late:
             out.append(
-                build_event_record(
+                self._builder.event(
                     "audit.late",
                     {
                         "decision_ids": list(self._late),
                         "note": "committed after the caller's sync timeout: enforcement denied these actions",
                     },
                     None,
-                    self._redactor,
                 )
             )
             self._late = []
