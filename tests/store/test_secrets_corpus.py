@@ -1,0 +1,73 @@
+"""With the project's real Redactor: no secret it detects reaches the stored log (corpus-driven).
+
+Secrets come from the public gitleaks samples (shared/corpora/gitleaks). Every sample is
+placed where agents put secrets (a command line, a header, an env var, a tool argument,
+the decision's reason); whatever the Redactor detects in a sample must be absent from the
+database file and from every exported line, while the digest still binds the real action.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion.canonical import action_digest
+from bastion.model import Action
+from bastion.store import AuditWriter, open_store
+
+CORPUS = Path("/work/shared/corpora/gitleaks/gitleaks_samples.jsonl")
+if not CORPUS.exists():
+    CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "gitleaks" / "gitleaks_samples.jsonl"
+
+
+def _samples(n: int) -> list[str]:
+    if not CORPUS.exists():
+        pytest.skip(f"corpus not found: {CORPUS}")
+    rows = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
+    texts = [r["text"] for r in rows if r["expect"] == "secret"]
+    random.Random(5).shuffle(texts)  # a fixed, spread-out subset: every run checks the same samples
+    return texts[:n]
+
+
+def test_detected_secrets_never_reach_the_store(store_url: str, make_action: Any, make_decision: Any) -> None:
+    from bastion.secrets import Redactor
+
+    redactor = Redactor()
+    samples = _samples(120)
+    places = [
+        lambda s, i: make_action(i, capability="shell.exec", target=f"deploy --token '{s}'"),
+        lambda s, i: make_action(i, capability="network.request", target="https://api.example.com/v1", args={"headers": {"Authorization": f"Bearer {s}"}, "body": s}),
+        lambda s, i: make_action(i, capability="env.write", target="API_KEY", args={"value": s}),
+        lambda s, i: make_action(i, capability="tool.call", target="notes.save", args={"text": f"remember this: {s}"}, context={"note": s}),
+    ]
+    secrets_found: list[str] = []
+    digests = []
+    store = open_store(store_url)
+    with AuditWriter(store, "async", redactor=redactor) as w:
+        for i, sample in enumerate(samples):
+            findings = redactor.scanner.scan(sample)
+            secrets_found.extend(sample[f.start : f.end] for f in findings if f.end - f.start >= 8)
+            action: Action = places[i % len(places)](sample, i)
+            decision = make_decision(action, i, reason=f"blocked: saw {sample}")
+            w.record(decision, action)
+            digests.append(action_digest(action))
+    assert len(secrets_found) >= 60, "the redactor should detect most corpus secrets"
+    lines = [r.json_line() for r in store.query()]
+    assert len(lines) == len(samples)
+    assert [json.loads(line)["record"]["action_digest"] for line in lines] == digests
+    dump = "\n".join(lines)
+    leaked = [s for s in secrets_found if s in dump]
+    assert not leaked, f"{len(leaked)} detected secrets reached the log, e.g. {leaked[0][:6]}..."
+    if not store_url.startswith("postgres"):
+        raw = b""
+        for suffix in ("", "-wal"):
+            p = Path(store_url + suffix)
+            if p.exists():
+                raw += p.read_bytes()
+        assert not [s for s in secrets_found if s.encode() in raw]
+    assert store.verify().ok
+    store.close()
