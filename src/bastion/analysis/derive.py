@@ -1,0 +1,177 @@
+"""From simple commands to derived actions.
+
+Every simple command of a line (shell.py) is unwrapped (wrappers.py) and handed to
+the handler that knows its program (programs/), which says what it does as derived
+actions: `cat .env` reads `.env`, `curl -d @.env URL` reads `.env` and POSTs to URL,
+`bash -c '...'` runs another line (analysed recursively, depth-bounded). Every
+command also yields a `process.spawn` subject carrying its program, verb and
+whether it is destructive, so that one general rule can judge any CLI.
+
+What cannot be understood is never silently allowed: a program computed at run
+time, a script piped into a shell, a parse error, hitting a limit - each adds a
+reason to `opaque_reasons` and sets `opaque: true` on the action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion.analysis.emit import Context, Emitter
+from bastion.analysis.shell import SimpleCommand, parse
+from bastion.analysis.words import Word
+from bastion.analysis.wrappers import Invocation, lookup_names, unwrap
+
+MAX_ARGV_FACT = 64
+MAX_PROGRAMS = 32
+
+
+def _handler(program: str) -> Any:
+    from bastion.analysis.programs import HANDLERS
+
+    for name in lookup_names(program):
+        h = HANDLERS.get(name)
+        if h is not None:
+            return h
+    return None
+
+
+def analyze_line(
+    ctx: Context,
+    text: str,
+    *,
+    depth: int = 0,
+    remote: str | None = None,
+    via: tuple[str, ...] = (),
+    cwd: str | None = None,
+    env: dict[str, Any] | None = None,
+) -> None:
+    """Analyse one shell line into `ctx` (recursively for inline scripts)."""
+    ctx.max_depth = max(ctx.max_depth, depth)
+    result = parse(text, env)
+    if result.parse_error:
+        ctx.summary["parse_error"] = True
+        ctx.opaque("shell syntax error")
+    if result.limit:
+        ctx.opaque("command too long or too deeply nested")
+    for cmd in result.commands:
+        if cwd is not None and cwd != ctx.cwd and cmd.cwd is None:
+            cmd.cwd = cwd
+        process_command(ctx, cmd, depth=depth, remote=remote, via=via)
+
+
+def process_command(
+    ctx: Context, cmd: SimpleCommand, *, depth: int = 0, remote: str | None = None, via: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """Derive the actions of one simple command; returns its process.spawn facts."""
+    inv = unwrap(cmd.argv, cmd.assignments)
+    em = Emitter(ctx, inv or Invocation("", "", ()), cmd, depth, remote, via)
+    for r in cmd.redirects:
+        if r.target is None:
+            continue
+        if r.writes:
+            em.path("filesystem.write", r.target, redirect=True, append=r.op in (">>", "&>>"))
+        elif r.reads:
+            em.path("filesystem.read", r.target, redirect=True)
+    if inv is None:
+        return None
+    program = inv.program.lower()
+    if len(ctx.programs) < MAX_PROGRAMS and program not in ctx.programs:
+        ctx.programs.append(program)
+    if inv.dynamic_program:
+        em.opaque("program computed at run time")
+    else:
+        handler = _handler(inv.program)
+        if handler is None:
+            from bastion.analysis.programs.generic import generic
+
+            handler = generic
+        try:
+            handler(inv, em)
+        except RecursionError:
+            em.opaque("command too deeply nested")
+    facts = spawn_facts(inv, em)
+    em.emit("process.spawn", program, facts, {"argv": [inv.written] + [w.text for w in inv.args[: MAX_ARGV_FACT - 1]]})
+    _summarise(ctx, facts)
+    return facts
+
+
+def spawn_facts(inv: Invocation, em: Emitter) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "program": inv.program.lower(),
+        "program_path": inv.written,
+        "argc": len(inv.args),
+        "opaque": bool(em.spawn.get("opaque")) or inv.dynamic_program,
+        "destructive": False,
+    }
+    if inv.wrappers:
+        facts["wrappers"] = [w.lower() for w in inv.wrappers]
+    if inv.run_as:
+        facts["run_as"] = inv.run_as
+    if em.cmd.in_substitution:
+        facts["in_substitution"] = True
+    if any(w.dynamic for w in inv.args):
+        facts["dynamic_args"] = True
+    facts.update(em.spawn)
+    return facts
+
+
+def _summarise(ctx: Context, facts: dict[str, Any]) -> None:
+    s = ctx.summary
+    if facts.get("destructive"):
+        s["destructive"] = True
+    if facts.get("privileged"):
+        s["privileged"] = True
+    if facts.get("remote"):
+        s["remote"] = True
+    verb = facts.get("verb")
+    if verb:
+        verbs = s.setdefault("verbs", [])
+        if verb not in verbs and len(verbs) < 16:
+            verbs.append(verb)
+
+
+def shell_facts(ctx: Context, command_count: int | None = None) -> dict[str, Any]:
+    """Facts of a shell.exec action after its line was analysed."""
+    facts: dict[str, Any] = {
+        "opaque": bool(ctx.reasons),
+        "opaque_reasons": list(ctx.reasons),
+        "parse_error": bool(ctx.summary.get("parse_error")),
+        "programs": list(ctx.programs),
+        "command_count": sum(1 for d in ctx.derived if d.capability == "process.spawn"),
+        "depth": ctx.max_depth,
+        "destructive": bool(ctx.summary.get("destructive")),
+        "privileged": bool(ctx.summary.get("privileged")),
+        "remote": bool(ctx.summary.get("remote")),
+        "derived_count": len(ctx.derived),
+    }
+    if ctx.summary.get("verbs"):
+        facts["verbs"] = list(ctx.summary["verbs"])
+    if ctx.truncated:
+        facts["truncated"] = True
+    return facts
+
+
+def analyze_shell(text: str, cwd: str | None = None, env: dict[str, str] | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """(facts of the shell.exec action, derived actions) for a command line."""
+    ctx = Context(cwd)
+    known = {k: Word(str(v)) for k, v in (env or {}).items() if isinstance(k, str)}
+    analyze_line(ctx, text, env=known or None)
+    return shell_facts(ctx), ctx.derived
+
+
+def analyze_argv(program: str | None, argv: list[Any] | None, cwd: str | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """(facts of a process.spawn action, derived actions) for a program and its argv."""
+    ctx = Context(cwd)
+    words = [Word(str(a)) for a in (argv or [])]
+    if program and (not words or words[0].text != program and not words[0].text.endswith("/" + program)):
+        words.insert(0, Word(program))
+    if not words:
+        return {"opaque": True, "opaque_reasons": ["no program"], "program": ""}, []
+    facts = process_command(ctx, SimpleCommand(tuple(words), " ".join(w.text for w in words)))
+    top = dict(facts or {})
+    # the action itself carries the spawn facts; drop its duplicate unless wrappers changed the program
+    derived = [d for d in ctx.derived if not (d.capability == "process.spawn" and d.facts.get("depth") is None and d.target == top.get("program") and not top.get("wrappers"))]
+    top["opaque"] = bool(ctx.reasons) or bool(top.get("opaque"))
+    top["opaque_reasons"] = list(ctx.reasons)
+    top["derived_count"] = len(derived)
+    return top, derived

@@ -1,0 +1,72 @@
+"""The generic handler: any CLI, judged by its sub-command verb.
+
+`TOOL [GROUP...] VERB ...` (verbs.py) gives `verb`, `verb_class` and `destructive`
+on the command's process.spawn subject. Long options that are themselves a
+destructive verb (`kafka-topics --delete`, `aws s3 sync --delete`) count too, as
+does a destructive program name (`kafka-delete-records`). `--help` and `--version`
+only print.
+"""
+
+from __future__ import annotations
+
+from bastion.analysis.emit import Emitter
+from bastion.analysis.flags import EMPTY, OptionSpec, ParsedArgs, canonical_flags, parse_args
+from bastion.analysis.verbs import classify, classify_word, tokens
+from bastion.analysis.wrappers import Invocation
+
+#: option names (first token) that make a command destructive by themselves
+DESTRUCTIVE_OPTIONS = frozenset({"delete", "purge", "drop", "remove", "destroy", "wipe", "truncate", "erase", "del"})
+_FALSE = frozenset({"false", "0", "no", "off", "n"})
+_HELP = frozenset({"help", "h", "version", "V", "usage"})
+
+
+def destructive_option(parsed: ParsedArgs) -> str | None:
+    """The first option whose name is a destructive verb and whose value is not false."""
+    for name, value in parsed.options.items():
+        if len(name) < 3:
+            continue
+        toks = tokens(name)
+        if toks and toks[0] in DESTRUCTIVE_OPTIONS and not (isinstance(value, str) and value.lower() in _FALSE):
+            return name
+    return None
+
+
+def only_help(parsed: ParsedArgs) -> bool:
+    return bool(parsed.options) and any(k in _HELP for k in parsed.options) and not parsed.operands
+
+
+def classify_command(inv: Invocation, em: Emitter, spec: OptionSpec = EMPTY, *, limit: int = 4, skip: int = 0) -> ParsedArgs:
+    """Set verb facts on the spawn subject from the leading operands; returns the parsed args."""
+    parsed = parse_args(inv.args, spec)
+    words = [w.text for w in parsed.operands[skip:] if not w.dynamic]
+    if parsed.operands and parsed.operands[0].text in ("help",) or only_help(parsed):
+        set_verb(em, "help", "read", [])
+        return parsed
+    verb, cls, sub = classify(words, limit)
+    opt = destructive_option(parsed)
+    if opt is not None and cls != "destructive":
+        verb, cls = tokens(opt)[0], "destructive"
+    set_verb(em, verb, cls, sub)
+    flags = canonical_flags(parsed)
+    if flags:
+        em.spawn.setdefault("flags", flags)
+    if parsed.has("force", "f", "yes", "y", "auto-approve", "assume-yes", "non-interactive", "confirm"):
+        em.spawn["unattended"] = True
+    return parsed
+
+
+def set_verb(em: Emitter, verb: str | None, cls: str | None, sub: list[str]) -> None:
+    if sub:
+        em.spawn["subcommand"] = sub
+    if verb is not None:
+        em.spawn["verb"] = verb
+        em.spawn["verb_class"] = cls
+    if cls == "destructive":
+        em.spawn["destructive"] = True
+
+
+def generic(inv: Invocation, em: Emitter) -> None:
+    verb, cls = classify_word(inv.program)
+    parsed = classify_command(inv, em)
+    if cls == "destructive" and not only_help(parsed):
+        set_verb(em, verb, cls, em.spawn.get("subcommand", []))

@@ -1,0 +1,133 @@
+"""Verbs of command-line tools: what a sub-command does, in general.
+
+Hundreds of CLIs share one grammar: `TOOL [GROUP...] VERB [ARGS]` (`aws sqs
+purge-queue`, `gcloud projects delete`, `kubectl delete pod`, `nats stream rm`,
+`rabbitmqctl force_reset`, `rails db:drop`, `diskutil apfs deleteVolume`). Rather
+than one rule per tool, the leading words of a command are split into tokens
+(`purge-queue` -> purge, queue; `deleteVolume` -> delete, volume) and the first
+token that is a known verb classifies the command:
+
+  destructive  deletes, destroys, wipes, revokes or stops something
+  change       creates or modifies something
+  read         only looks
+
+A rule can then say "a destructive sub-command of any CLI needs approval" once.
+"""
+
+from __future__ import annotations
+
+import re
+
+DESTRUCTIVE = frozenset(
+    {
+        "delete", "del", "deletes", "destroy", "remove", "rm", "rmi", "rmdir", "rb", "purge", "prune",
+        "flush", "flushall", "flushdb", "drop", "dropdb", "dropuser", "truncate", "wipe", "wipefs", "erase",
+        "terminate", "kill", "killall", "pkill", "uninstall", "unregister", "deregister", "revoke", "disable",
+        "reset", "clear", "nuke", "shred", "forget", "expire", "evict", "undeploy", "decommission",
+        "stop", "shutdown", "halt", "poweroff", "reboot", "rollback", "compact", "dedupe", "unsubscribe",
+        "unset", "empty", "discard", "abandon", "cleanup", "zap", "teardown", "down", "scrap",
+        "obliterate", "unlink", "deactivate", "suspend", "cancel", "close", "archive", "break",
+        "unpublish", "yank", "deleteall", "removeall", "unload", "bootout", "fresh",
+    }
+)  # fmt: skip
+
+CHANGE = frozenset(
+    {
+        "create", "add", "apply", "set", "put", "post", "update", "upgrade", "install", "deploy", "push",
+        "publish", "release", "patch", "edit", "modify", "write", "import", "restore", "start", "enable",
+        "attach", "scale", "rollout", "sync", "mirror", "move", "mv", "rename", "copy", "cp", "tag",
+        "label", "annotate", "replace", "upload", "send", "invoke", "exec", "run", "trigger", "merge",
+        "commit", "rotate", "migrate", "provision", "register", "grant", "assign", "associate", "change",
+        "configure", "config", "init", "new", "make", "mk", "mb", "build", "submit", "approve", "resume",
+        "restart", "reload", "promote", "transfer", "share", "unshare", "link", "mount", "unmount", "lock",
+        "unlock", "login", "logout", "auth", "authorize", "rerun", "retry", "reopen", "fork", "clone",
+        "backup", "snapshot", "extract", "up", "recover", "rebuild", "reindex", "refresh", "renew",
+        "put", "store", "save", "insert", "upsert", "alter", "modify", "override", "sign", "encrypt",
+        "decrypt", "generate", "regenerate", "reconcile", "cordon", "uncordon", "drain", "taint",
+        "expose", "autoscale", "schedule", "publish", "emit", "notify", "import", "set-iam-policy",
+    }
+)  # fmt: skip
+
+READ = frozenset(
+    {
+        "get", "list", "ls", "lsl", "lsd", "lsf", "lsjson", "describe", "show", "view", "status", "info",
+        "inspect", "logs", "log", "cat", "head", "stat", "du", "diff", "check", "validate", "lint",
+        "plan", "version", "help", "whoami", "search", "query", "test", "explain", "top", "history",
+        "output", "template", "fmt", "find", "lookup", "read", "print", "dump", "watch", "tail", "ping",
+        "health", "verify", "count", "exists", "estimate", "preview", "export", "download", "pull",
+        "fetch", "scan", "audit", "graph", "tree", "about", "size", "md5sum", "sha1sum", "hashsum",
+        "hash", "report", "metrics", "stats", "events", "doctor", "diagnose", "diagnostic",
+        "diagnostics", "discover", "browse", "open", "select", "wait", "receive", "listen", "sub",
+        "subscribe", "bench", "env", "current", "config-get", "whoami", "identity", "can-i",
+        "api-resources", "api-versions", "cluster-info", "completion", "serve", "console", "shell",
+        "local", "snapshots", "quota", "usage", "outputs", "state", "providers", "workspaces", "refs",
+        "blame", "grep", "shortlog", "describe-instances", "cache", "tables",
+    }
+)  # fmt: skip
+
+#: words that only set up a later verb and are never the verb themselves
+_NOT_VERBS = frozenset({"force", "all", "any", "batch", "bulk", "multi", "many", "if", "no", "dry", "un"})
+
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_WORDLIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_:.][A-Za-z0-9]+)*\Z")
+
+
+def tokens(word: str) -> list[str]:
+    """`purge-queue` -> [purge, queue]; `deleteVolume` -> [delete, volume]; `db:drop` -> [db, drop]."""
+    out: list[str] = []
+    for part in re.split(r"[-_:./]", word):
+        if not part:
+            continue
+        if part.islower() or part.isupper() or part.isdigit():
+            out.append(part.lower())
+        else:
+            out.extend(m.lower() for m in _CAMEL.findall(part))
+    return out
+
+
+def is_wordlike(word: str) -> bool:
+    """A sub-command-like word: no spaces, slashes, quotes; not a path, URL, number or key=value."""
+    return len(word) <= 64 and _WORDLIKE.match(word) is not None
+
+
+def classify_token(tok: str) -> str | None:
+    if tok in _NOT_VERBS:
+        return None
+    if tok in DESTRUCTIVE:
+        return "destructive"
+    if tok in READ:
+        return "read"
+    if tok in CHANGE:
+        return "change"
+    return None
+
+
+_RANK = {"read": 1, "change": 2, "destructive": 3}
+
+
+def classify_word(word: str) -> tuple[str | None, str | None]:
+    """The most severe verb among a word's tokens: `migrate:fresh` -> (fresh, destructive)."""
+    best: tuple[str | None, str | None] = (None, None)
+    for tok in tokens(word):
+        cls = classify_token(tok)
+        if cls is not None and (best[1] is None or _RANK[cls] > _RANK[best[1]]):
+            best = (tok, cls)
+    return best
+
+
+def classify(words: list[str], limit: int = 4) -> tuple[str | None, str | None, list[str]]:
+    """(verb, class, sub-command words) for the leading positional words of a command.
+
+    The first word (of at most `limit`) holding a known verb decides; words that are not
+    sub-command-like (paths, URLs, numbers) are skipped but count toward the limit.
+    Returns (None, None, words) when no word is a verb.
+    """
+    sub: list[str] = []
+    for word in words[:limit]:
+        if not is_wordlike(word):
+            continue
+        sub.append(word)
+        verb, cls = classify_word(word)
+        if cls is not None:
+            return verb, cls, sub
+    return None, None, sub
