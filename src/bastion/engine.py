@@ -54,7 +54,7 @@ class PolicyEvent:
 @dataclass
 class SubjectTrace:
     subject: Subject
-    effect: Effect
+    effect: Effect | None  # None: a derived action that no rule matched (it adds nothing)
     default: bool
 
 
@@ -74,7 +74,7 @@ class Explanation:
             ],
             "subjects": [
                 {"capability": t.subject.capability, "target": t.subject.target, "origin": t.subject.origin,
-                 "facts": dict(t.subject.facts), "effect": t.effect.label, "default": t.default}
+                 "facts": dict(t.subject.facts), "effect": t.effect.label if t.effect is not None else None, "default": t.default}
                 for t in self.subjects
             ],
         }
@@ -270,12 +270,20 @@ class Engine:
         ctx = EvalContext(now, action, self._secrets_summary)
         try:
             subjects = self._analyzer.analyze(action)
-            results = [(s, combine(self._match(compiled, s, ctx), compiled.default_effect)) for s in subjects]
+            results = []
+            trace = []
+            for s in subjects:
+                matched = self._match(compiled, s, ctx)
+                if not matched and s.origin is not None:
+                    trace.append(SubjectTrace(s, None, False))
+                    continue
+                comb = combine(matched, compiled.default_effect)
+                results.append((s, comb))
+                trace.append(SubjectTrace(s, comb.effect, comb.default))
             final = max(comb.effect for _, comb in results)
             decision = self._build_decision(compiled, action, now, final, results)
         except Exception as exc:
             return Explanation(self._failed(compiled, action, now, exc), [], compiled)
-        trace = [SubjectTrace(s, comb.effect, comb.default) for s, comb in results]
         return Explanation(decision, trace, compiled)
 
     def _secrets_summary(self, action: Action) -> dict[str, Any]:
@@ -333,7 +341,10 @@ class Engine:
         results = []
         final = Effect.ALLOW
         for s in subjects:
-            comb = combine(self._match(compiled, s, ctx), default)
+            matched = self._match(compiled, s, ctx)
+            if not matched and s.origin is not None:
+                continue  # a derived action no rule speaks about adds nothing
+            comb = combine(matched, default)
             results.append((s, comb))
             if comb.effect > final:
                 final = comb.effect

@@ -142,7 +142,10 @@ def _item(lineno: int, obj: Any) -> InputItem:
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # a pipe or a test runner gets a wide, stable layout instead of rich's 80 columns
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def effect_text(label: str) -> str:

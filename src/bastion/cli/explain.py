@@ -53,7 +53,8 @@ def _render(data: dict[str, Any]) -> None:
     for s in data["subjects"]:
         origin = f"  [dim]derived from {s['origin']}[/]" if s["origin"] else "  [dim](the action itself)[/]"
         facts = ", ".join(f"{k}={json.dumps(v)}" for k, v in s["facts"].items()) if s["facts"] else ""
-        out.print(f"  {s['capability']} {s['target'] or ''} -> {effect_text(s['effect'])}{' (default)' if s['default'] else ''}{origin}")
+        result = effect_text(s["effect"]) if s["effect"] else "[dim]no rule (adds nothing)[/]"
+        out.print(f"  {s['capability']} {s['target'] or ''} -> {result}{' (default)' if s['default'] else ''}{origin}")
         if facts:
             out.print(f"      [dim]facts: {facts}[/]")
     out.print("\n[bold]Matched rules[/]")
