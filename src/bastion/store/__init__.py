@@ -61,6 +61,8 @@ DEFAULT_PATH = os.path.join(".bastion", "bastion.db")
 #: imported before a store applies migrations. Add one line per component.
 MIGRATION_MODULES: list[str] = [
     "bastion.store.schema",
+    "bastion.approvals.schema",
+    "bastion.lifecycle.schema",
 ]
 
 
