@@ -71,6 +71,17 @@ def display(words: "tuple[Word, ...] | list[Word]", limit: int = ORIGIN_CHARS) -
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _path_verb(path: str) -> str | None:
+    """A destructive verb in a URL path (`/_delete_by_query`, `/job/x/doDelete`, `/_close`)."""
+    from bastion.analysis.verbs import classify_token, tokens
+
+    for segment in path.split("/")[-4:]:
+        for tok in tokens(segment.split("?", 1)[0])[:4]:
+            if classify_token(tok) == "destructive":
+                return tok
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Derived:
     capability: str
@@ -177,13 +188,23 @@ class Emitter:
         self.emit(capability, pf["path"], pf, {"cwd": self.cwd} if self.cwd else None)
         return pf["path"]
 
-    def url(self, raw: str, method: str = "GET", **facts: Any) -> None:
+    def url(self, raw: str, method: str = "GET", **facts: Any) -> dict[str, Any]:
         f = url_facts(raw, method=method)
         f.update(facts)
         if f.get("opaque"):
             self.opaque("unparsable URL")
+        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            verb = _path_verb(f.get("path", ""))
+            if verb is not None:
+                f["path_verb"] = verb
+                f["destructive"] = True
+        if method.upper() == "DELETE":
+            f["destructive"] = True
         target = redact_userinfo(raw.strip())
         self.emit("network.request", target, f, {"method": method})
+        if f.get("destructive"):
+            self.spawn["destructive"] = True
+        return f
 
     def connect(self, host_port: str, default_port: int | None = None, **facts: Any) -> None:
         host, port = split_host_port(host_port)
@@ -224,11 +245,14 @@ class Emitter:
             return
         analyze_code(self, language, text, dynamic=dynamic, via=via or language)
 
-    def sql(self, text: str, dialect: str | None, client: str, dynamic: bool = False) -> None:
+    def sql(self, text: str, dialect: str | None, client: str, dynamic: bool = False, **extra: Any) -> None:
         from bastion.analysis.sql import analyze_sql
 
         facts = analyze_sql(text, dialect)
         facts["client"] = client
         if dynamic:
             facts["dynamic"] = True
+        if self.spawn.get("read_only_connection"):
+            facts["read_only_connection"] = True
+        facts.update(extra)
         self.emit("database.query", text if len(text) <= 4096 else text[:4096], facts, {"dialect": facts["dialect"]})

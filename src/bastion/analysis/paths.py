@@ -141,8 +141,7 @@ _SECRET_SUFFIX_PATHS: tuple[tuple[str, str], ...] = (
     (".config/gcloud/access_tokens.db", "cloud_credentials"),
     (".docker/config.json", "registry_credentials"),
     (".kube/config", "kube_config"),
-    (".ssh/authorized_keys", "ssh_config"),
-    (".ssh/config", "ssh_config"),
+    (".ssh/authorized_keys", "ssh_authorized_keys"),
     (".config/gh/hosts.yml", "git_credentials"),
     (".terraform.d/credentials.tfrc.json", "cloud_credentials"),
     ("/etc/ssl/private", "tls_key"),
@@ -174,10 +173,16 @@ _SECRET_EXTENSIONS: dict[str, str] = {
 _TEMPLATE_SUFFIXES = (".example", ".sample", ".template", ".dist", ".tmpl", ".defaults", ".schema", ".md")
 
 
+#: files inside secret directories that hold no credential
+_PUBLIC_IN_SECRET_DIRS = frozenset({"known_hosts", "known_hosts.old", "config", "environment", "rc"})
+
+
 def secret_kind(path: str) -> str | None:
     """The kind of credential file `path` names, or None. Case-insensitive."""
     low = path.lower()
     name = basename(low)
+    if name in _SECRET_DIRS:
+        return _SECRET_DIRS[name]
     if name.endswith(_TEMPLATE_SUFFIXES) or name.endswith(".pub"):
         return None
     kind = _SECRET_NAMES.get(name)
@@ -197,9 +202,10 @@ def secret_kind(path: str) -> str | None:
         return "ssh_key"
     if name.startswith(("service-account", "service_account")) and name.endswith(".json"):
         return "cloud_credentials"
-    for part in low.split("/")[:-1]:
+    parts = low.split("/")[:-1]
+    for part in parts:
         k = _SECRET_DIRS.get(part)
-        if k:
+        if k and not (part == ".ssh" and name in _PUBLIC_IN_SECRET_DIRS):
             return k
     return None
 

@@ -125,6 +125,7 @@ class _Acc:
             "copy_program": False,
             "copy_file": False,
             "grant_all": False,
+            "grant_global": False,
             "locking": False,
             "select_into": False,
             "explain_analyze": False,
@@ -288,8 +289,7 @@ def _command(expr: Any, first: str, acc: _Acc, dialect: str, depth: int) -> None
         return
     if keyword == "GRANT":
         acc.kind("dcl")
-        if words and words[0] == "ALL":
-            acc.flags["grant_all"] = True
+        _grant_scope(words, acc)
         return
     if keyword == "COPY":
         _copy_tokens(words, acc)
@@ -300,6 +300,15 @@ def _command(expr: Any, first: str, acc: _Acc, dialect: str, depth: int) -> None
         acc.flags["opaque"] = True
         return
     acc.kind(kind)
+
+
+def _grant_scope(words: list[str], acc: _Acc) -> None:
+    """GRANT ALL ...; on *.*, a whole database or schema, every table, or role membership of a superuser."""
+    if words and words[0] == "ALL":
+        acc.flags["grant_all"] = True
+    text = " ".join(words)
+    if "*.*" in text.replace(" ", "") or " ON DATABASE " in f" {text} " or " ON ALL " in f" {text} " or " ON SCHEMA " in f" {text} " or "SUPERUSER" in text or " WITH GRANT OPTION" in f" {text}" or " WITH ADMIN OPTION" in f" {text}":
+        acc.flags["grant_global"] = True
 
 
 def _copy_tokens(words: list[str], acc: _Acc) -> None:
@@ -361,17 +370,20 @@ def _statement(expr: Any, tokens: list[Any], sql: str, acc: _Acc, dialect: str, 
     elif isinstance(expr, (exp.Grant, exp.Revoke)):
         acc.add(acc.statements, name)
         acc.kind("dcl")
-        if "ALL" in upper_words[1:3]:
-            acc.flags["grant_all"] = True
+        if isinstance(expr, exp.Grant):
+            _grant_scope(upper_words[1:], acc)
     elif isinstance(expr, (exp.Set, exp.Use)):
         acc.add(acc.statements, name)
         acc.kind("session")
     elif isinstance(expr, (exp.Transaction, exp.Commit, exp.Rollback)):
         acc.add(acc.statements, name)
         acc.kind("transaction")
-    elif isinstance(expr, exp.Describe):
-        acc.add(acc.statements, "describe")
+    elif isinstance(expr, exp.Describe) or type(expr).__name__ == "Show":
+        acc.add(acc.statements, "describe" if isinstance(expr, exp.Describe) else "show")
         acc.kind("read")
+    elif type(expr).__name__ in ("Kill", "Detach", "Attach", "Cache", "Uncache", "Refresh", "Install", "Load"):
+        acc.add(acc.statements, name)
+        acc.kind("admin")
     elif isinstance(expr, exp.Pragma):
         acc.add(acc.statements, "pragma")
         pragma = upper_words[1].lower() if len(upper_words) > 1 else ""
@@ -428,6 +440,7 @@ def analyze_sql(text: str, dialect: str | None = None, *, _depth: int = 0) -> di
         or acc.flags["truncate"]
         or acc.flags["copy_program"]
         or acc.flags["alter_drop"]
+        or (acc.flags["grant_all"] and acc.flags["grant_global"])
         or any(d in ("database", "schema", "table", "view", "materialized", "keyspace", "collection") for d in acc.drops)
     )
     facts: dict[str, Any] = {

@@ -26,7 +26,8 @@ DESTRUCTIVE = frozenset(
         "reset", "clear", "nuke", "shred", "forget", "expire", "evict", "undeploy", "decommission",
         "stop", "shutdown", "halt", "poweroff", "reboot", "rollback", "compact", "dedupe", "unsubscribe",
         "unset", "empty", "discard", "abandon", "cleanup", "zap", "teardown", "down", "scrap",
-        "obliterate", "unlink", "deactivate", "suspend", "cancel", "close", "archive", "break",
+        "obliterate", "unlink", "deactivate", "suspend", "cancel", "close", "break", "untag", "drain",
+        "archive",
         "unpublish", "yank", "deleteall", "removeall", "unload", "bootout", "fresh",
     }
 )  # fmt: skip
@@ -44,7 +45,7 @@ CHANGE = frozenset(
         "backup", "snapshot", "extract", "up", "recover", "rebuild", "reindex", "refresh", "renew",
         "put", "store", "save", "insert", "upsert", "alter", "modify", "override", "sign", "encrypt",
         "decrypt", "generate", "regenerate", "reconcile", "cordon", "uncordon", "drain", "taint",
-        "expose", "autoscale", "schedule", "publish", "emit", "notify", "import", "set-iam-policy",
+        "expose", "autoscale", "schedule", "publish", "emit", "notify", "import", "activate", "undo",
     }
 )  # fmt: skip
 
@@ -68,6 +69,23 @@ READ = frozenset(
 #: words that only set up a later verb and are never the verb themselves
 _NOT_VERBS = frozenset({"force", "all", "any", "batch", "bulk", "multi", "many", "if", "no", "dry", "un"})
 
+#: verbs that are often nouns naming a command group (`gh release delete`, `velero backup get`,
+#: `kubectl rollout status`): a later verb in the same command wins over them
+WEAK = frozenset(
+    {
+        "release", "config", "configure", "tag", "label", "snapshot", "snapshots", "backup", "build", "cache",
+        "audit", "auth", "log", "logs", "events", "history", "metrics", "output", "template", "state", "env",
+        "console", "shell", "local", "report", "export", "import", "schedule", "lock", "link", "share", "run",
+        "stats", "usage", "quota", "rollout", "migrate", "index", "register", "login", "mount", "service",
+        "version", "secret", "policy", "cluster", "tree", "graph", "hash", "size", "tables", "refs", "sub",
+        "serve", "watch", "check", "diagnostic", "diagnostics", "current", "identity", "cache", "plan",
+        "workspaces", "providers", "completion", "scale", "copy", "sync", "mirror", "patch", "upload",
+        "download", "transfer", "exec", "invoke", "trigger", "send", "store", "save", "replace", "restore",
+    }
+)  # fmt: skip
+#: verbs that also start longer words (`deletefile`, `dropuser`, `purgeall`)
+_PREFIX_VERBS = ("delete", "destroy", "purge", "drop", "remove", "truncate", "wipe", "flush")
+
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _WORDLIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_:.][A-Za-z0-9]+)*\Z")
 
@@ -86,8 +104,14 @@ def tokens(word: str) -> list[str]:
 
 
 def is_wordlike(word: str) -> bool:
-    """A sub-command-like word: no spaces, slashes, quotes; not a path, URL, number or key=value."""
-    return len(word) <= 64 and _WORDLIKE.match(word) is not None
+    """A sub-command-like word: no spaces, slashes, quotes; not a path, URL, number, key=value
+    or file name (`archive.7z`, `notes.txt`; but `ecto.reset` and `db:drop` are sub-commands)."""
+    if len(word) > 64 or _WORDLIKE.match(word) is None:
+        return False
+    if "." in word:
+        ext = word.rsplit(".", 1)[1].lower()
+        return classify_token(ext) is not None
+    return True
 
 
 def classify_token(tok: str) -> str | None:
@@ -99,35 +123,59 @@ def classify_token(tok: str) -> str | None:
         return "read"
     if tok in CHANGE:
         return "change"
+    if len(tok) > 5 and tok.isalpha():
+        for p in _PREFIX_VERBS:
+            if tok.startswith(p):
+                return "destructive"
     return None
 
 
-_RANK = {"read": 1, "change": 2, "destructive": 3}
+def _verb_of(tok: str) -> str:
+    if tok in DESTRUCTIVE or tok in READ or tok in CHANGE:
+        return tok
+    return next((p for p in _PREFIX_VERBS if tok.startswith(p)), tok)
 
 
 def classify_word(word: str) -> tuple[str | None, str | None]:
-    """The most severe verb among a word's tokens: `migrate:fresh` -> (fresh, destructive)."""
-    best: tuple[str | None, str | None] = (None, None)
+    """The verb of one word: its first strong verb token, else its first weak one.
+
+    `purge-queue` -> purge; `describe-patch-baselines` -> describe; `migrate:fresh` -> fresh
+    (migrate is weak); `deletefile` -> delete.
+    """
+    weak: tuple[str | None, str | None] = (None, None)
     for tok in tokens(word):
         cls = classify_token(tok)
-        if cls is not None and (best[1] is None or _RANK[cls] > _RANK[best[1]]):
-            best = (tok, cls)
-    return best
+        if cls is None:
+            continue
+        if tok in WEAK:
+            if weak[0] is None:
+                weak = (tok, cls)
+            continue
+        return _verb_of(tok), cls
+    return weak
 
 
 def classify(words: list[str], limit: int = 4) -> tuple[str | None, str | None, list[str]]:
     """(verb, class, sub-command words) for the leading positional words of a command.
 
-    The first word (of at most `limit`) holding a known verb decides; words that are not
-    sub-command-like (paths, URLs, numbers) are skipped but count toward the limit.
-    Returns (None, None, words) when no word is a verb.
+    Words are scanned in order (at most `limit`; file names, paths and URLs are skipped
+    but count); the first strong verb decides, else the last weak one (`gh release
+    delete` -> delete, `kubectl rollout history` -> history, `restic backup /srv` ->
+    backup). (None, None, words) when no verb.
     """
     sub: list[str] = []
+    weak: tuple[str | None, str | None, int] = (None, None, 0)
     for word in words[:limit]:
         if not is_wordlike(word):
             continue
         sub.append(word)
         verb, cls = classify_word(word)
-        if cls is not None:
-            return verb, cls, sub
+        if cls is None:
+            continue
+        if verb in WEAK:
+            weak = (verb, cls, len(sub))  # the last group-like word is the closest to a verb
+            continue
+        return verb, cls, sub
+    if weak[0] is not None:
+        return weak[0], weak[1], sub[: weak[2]]
     return None, None, sub

@@ -45,7 +45,9 @@ def _all(args: list[Word], shorts: tuple[str, ...], longs: tuple[str, ...]) -> l
 
 
 def _sql_facts_to_spawn(em: Emitter) -> None:
-    """The command is destructive when any SQL it sends is."""
+    """The command is destructive when any SQL it sends is (unless the connection is read-only)."""
+    if em.spawn.get("read_only_connection"):
+        return
     for d in em.ctx.derived[-8:]:
         if d.capability == "database.query" and d.origin == em.origin and d.facts.get("destructive"):
             em.spawn["destructive"] = True
@@ -60,6 +62,9 @@ def _client(inv: Invocation, em: Emitter, *, dialect: str, spec: OptionSpec, sql
     parsed = parse_args(args, spec)
     client = inv.program.lower()
     for w in sqls:
+        if client in ("psql", "pgcli") and w.text.lstrip().startswith("\\"):
+            _psql_meta(em, w.text.strip())
+            continue
         em.sql(w.text, dialect, client, dynamic=w.dynamic)
     for f in files:
         em.path("filesystem.read", f, sql_file=True)
@@ -84,6 +89,33 @@ def _client(inv: Invocation, em: Emitter, *, dialect: str, spec: OptionSpec, sql
     em.spawn.setdefault("verb_class", "change")
 
 
+def _psql_meta(em: Emitter, text: str) -> None:
+    """psql backslash commands: `\\dt` reads the catalogue, `\\! cmd` runs a shell, `\\copy` moves files."""
+    head, _, rest = text[1:].partition(" ")
+    cmd = head.lower()
+    rest = rest.strip()
+    if cmd == "!":
+        em.shell(rest, via="psql \\!")
+    elif cmd in ("i", "ir", "include", "include_relative") and rest:
+        em.path("filesystem.read", rest.split()[0], sql_file=True)
+        em.emit("database.query", None, {"client": "psql", "sql_file": rest.split()[0], "read_only": False, "statement_kinds": ["unknown"], "dialect": "postgres"})
+    elif cmd in ("o", "out", "g", "w", "write", "gx") and rest:
+        em.path("filesystem.write", rest.split()[0])
+    elif cmd == "copy":
+        low = rest.lower()
+        m = re.search(r"\b(from|to)\s+program\s+'([^']{0,2000})'", rest, re.IGNORECASE)
+        if m:
+            em.shell(m.group(2), via="psql \\copy program")
+        else:
+            m2 = re.search(r"\b(from|to)\s+'?([^'\s]{1,500})'?", rest, re.IGNORECASE)
+            if m2 and m2.group(2).lower() not in ("stdin", "stdout", "pstdin", "pstdout"):
+                em.path("filesystem.read" if m2.group(1).lower() == "from" else "filesystem.write", m2.group(2))
+            em.emit("database.query", text[:200], {"client": "psql", "statement_kinds": ["write" if " from " in f" {low} " else "read"], "read_only": " to " in f" {low} ", "dialect": "postgres", "meta_command": "copy"})
+    else:
+        em.emit("database.query", text[:200], {"client": "psql", "statement_kinds": ["read"], "read_only": True, "dialect": "postgres", "meta_command": cmd})
+    set_verb(em, "query", "read" if cmd not in ("!", "copy", "i", "include") else "change", [])
+
+
 _PSQL = OptionSpec.make(short_values="cdfhpUvoLFRPTsW", long_values=["command", "dbname", "file", "host", "port", "username", "variable", "set", "output", "log-file", "field-separator", "record-separator", "pset", "table-attr"])
 
 
@@ -100,18 +132,27 @@ def _mysql(inv: Invocation, em: Emitter) -> None:
     _client(inv, em, dialect="mysql", spec=_MYSQL, sql_shorts=("-e",), sql_longs=("--execute",), file_opts=())
 
 
-_SQLITE = OptionSpec.make(short_values="", long_values=["cmd", "init", "separator", "nullvalue", "newline", "vfs", "lookaside", "pagecache", "mmap", "heap", "maxsize"])
+_SQLITE = OptionSpec.make(short_values="", long_values=["cmd", "init", "separator", "nullvalue", "newline", "vfs", "lookaside", "pagecache", "mmap", "heap", "maxsize", "cmd"], single_dash_long=True)
+_SQLITE_TWO = frozenset({"-lookaside", "--lookaside", "-pagecache", "--pagecache"})
 
 
 @register("sqlite3", "sqlite", "duckdb")
 def _sqlite(inv: Invocation, em: Emitter) -> None:
+    args = list(inv.args)
+    for i, w in enumerate(list(args)):
+        if w.text in _SQLITE_TWO and i + 2 < len(args):
+            del args[i + 1 : i + 3]  # -lookaside SIZE COUNT
+            break
+    inv = Invocation(inv.program, inv.written, tuple(args), inv.wrappers, inv.dynamic_program, inv.stdin_args, inv.privileged, inv.run_as, inv.remote, inv.env)
     parsed = parse_args(inv.args, _SQLITE)
+    if parsed.has("readonly", "safe"):
+        em.spawn["read_only_connection"] = True
     if parsed.operands:
         db = parsed.operands[0]
         if db.text != ":memory:":
             em.path("filesystem.read", db, database_file=True)
     dialect = "duckdb" if inv.program.lower() == "duckdb" else "sqlite"
-    _client(inv, em, dialect=dialect, spec=_SQLITE, sql_shorts=("-c",) if dialect == "duckdb" else (), sql_longs=("-cmd", "--cmd"), file_opts=("-init", "--init"), positional_sql=1)
+    _client(inv, em, dialect=dialect, spec=_SQLITE, sql_shorts=(), sql_longs=("-cmd", "--cmd", "-c") if dialect == "duckdb" else ("-cmd", "--cmd"), file_opts=("-init", "--init"), positional_sql=1)
 
 
 def _sqlite_dot(em: Emitter, text: str) -> None:
@@ -279,7 +320,7 @@ def _mongo_js(em: Emitter, code: str) -> None:
         set_verb(em, "eval", "change", [])
 
 
-@register("mongosh", "mongo")
+@register("mongosh", "mongo", "mongos")
 def _mongosh(inv: Invocation, em: Emitter) -> None:
     parsed = parse_args(inv.args, OptionSpec.make(short_values="uphf", long_values=["eval", "username", "password", "host", "port", "file", "authenticationDatabase", "tlsCAFile"]))
     evals = _all(list(inv.args), (), ("--eval",))

@@ -275,6 +275,12 @@ _TRUNCATE = _spec("sr", ("size", "reference", "io-blocks"))
 @register("truncate")
 def _truncate(inv: Invocation, em: Emitter) -> None:
     parsed = parse_args(inv.args, _TRUNCATE)
+    if not parsed.has("s", "size", "r", "reference") and parsed.operands:
+        # coreutils truncate needs -s or -r: `TRUNCATE users;` is SQL typed as a command
+        from bastion.analysis.programs.databases import _sql_line
+
+        _sql_line(inv, em)
+        return
     size = parsed.value("s", "size") or ""
     zero = size.strip() in ("0", "0K", "0M", "0G", "0B", "0k")
     for w in parsed.operands:
@@ -636,6 +642,12 @@ _HARMLESS = (
     "notify-send", "terminal-notifier", "sw_vers", "system_profiler", "ioreg", "sysctl-a", "printenv", "env-print",
     "sync", "watchman", "fd", "fdfind", "locate", "mlocate", "plocate", "env",
 )  # fmt: skip
+
+
+@register("command", "type", "hash", "which", "whereis")
+def _lookup(inv: Invocation, em: Emitter) -> None:
+    """`command -v rm`, `type rm`, `which rm`: look a name up, run nothing."""
+    set_verb(em, "lookup", "read", [])
 
 
 @register(*_HARMLESS)

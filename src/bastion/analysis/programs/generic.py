@@ -15,7 +15,8 @@ from bastion.analysis.verbs import classify, classify_word, tokens
 from bastion.analysis.wrappers import Invocation
 
 #: option names (first token) that make a command destructive by themselves
-DESTRUCTIVE_OPTIONS = frozenset({"delete", "purge", "drop", "remove", "destroy", "wipe", "truncate", "erase", "del"})
+DESTRUCTIVE_OPTIONS = frozenset({"delete", "purge", "drop", "remove", "destroy", "wipe", "truncate", "erase", "del", "reset"})
+_DRY_RUN = ("dry-run", "dryrun", "dry_run", "whatif", "what-if", "simulate", "noop", "check-only")
 _FALSE = frozenset({"false", "0", "no", "off", "n"})
 _HELP = frozenset({"help", "h", "version", "V", "usage"})
 
@@ -32,7 +33,14 @@ def destructive_option(parsed: ParsedArgs) -> str | None:
 
 
 def only_help(parsed: ParsedArgs) -> bool:
+    """`--help` anywhere, or `-h`/`--version` with no operands: the command only prints."""
+    if "help" in parsed.options or "usage" in parsed.options:
+        return True
     return bool(parsed.options) and any(k in _HELP for k in parsed.options) and not parsed.operands
+
+
+def dry_run(parsed: ParsedArgs) -> bool:
+    return any(parsed.options.get(k) not in (None, "false", "none", "0") for k in _DRY_RUN if k in parsed.options)
 
 
 def classify_command(inv: Invocation, em: Emitter, spec: OptionSpec = EMPTY, *, limit: int = 4, skip: int = 0) -> ParsedArgs:
@@ -46,6 +54,9 @@ def classify_command(inv: Invocation, em: Emitter, spec: OptionSpec = EMPTY, *, 
     opt = destructive_option(parsed)
     if opt is not None and cls != "destructive":
         verb, cls = tokens(opt)[0], "destructive"
+    if dry_run(parsed) and cls in ("destructive", "change"):
+        em.spawn["dry_run"] = True
+        cls = "read"  # a preview changes nothing
     set_verb(em, verb, cls, sub)
     flags = canonical_flags(parsed)
     if flags:

@@ -177,6 +177,19 @@ _READ_SUBS = frozenset(
 )  # fmt: skip
 
 
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
+
+
+def _normalise_option(w: Word) -> Word:
+    """`‐‐hard` (Unicode dashes) -> `--hard`; `--HARD` -> `--hard` (git would reject both; fail closed)."""
+    t = w.text
+    if t[:1] in _DASHES:
+        t = "--" + t.lstrip("-" + _DASHES)
+    if t.startswith("--"):
+        t = t.lower()
+    return Word(t, w.dynamic, w.glob) if t != w.text else w
+
+
 @register("git")
 def _git(inv: Invocation, em: Emitter) -> None:
     args = list(inv.args)
@@ -204,7 +217,7 @@ def _git(inv: Invocation, em: Emitter) -> None:
         em.opaque("git sub-command computed at run time")
         return
     spec = _SPECS.get(sub, OptionSpec())
-    normalised = [Word("--" + w.text.lstrip("-\u2010\u2011\u2012\u2013\u2014\u2212")) if w.text[:1] in "\u2010\u2011\u2012\u2013\u2014\u2212" else w for w in rest]
+    normalised = [_normalise_option(w) for w in rest]
     parsed = parse_args(normalised, spec)
     facts: dict[str, object] = {"subcommand": sub, "destructive": False}
     if sub == "push":

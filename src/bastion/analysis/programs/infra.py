@@ -29,7 +29,7 @@ TOOLS: dict[str, tuple[str, OptionSpec, frozenset[str]]] = {
     "oc": ("cluster", _spec("nlcs", ("namespace", "context", "cluster", "kubeconfig", "user", "server", "selector", "output", "filename", "token")), frozenset({"config", "completion", "version", "explain", "login", "whoami", "project"})),
     "helm": ("cluster", _spec("n", ("namespace", "kube-context", "kubeconfig", "values", "set", "set-string", "set-file", "version", "repo", "output", "timeout", "description", "post-renderer")), frozenset({"repo", "dependency", "dep", "template", "lint", "package", "search", "show", "inspect", "pull", "fetch", "create", "env", "version", "completion", "plugin", "registry", "verify"})),
     "kustomize": ("cluster", _spec(), frozenset({"build", "create", "edit", "cfg", "version", "completion", "localize"})),
-    "terraform": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace", "generate-config-out")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "metadata", "modules", "test"})),
+    "terraform": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace", "generate-config-out")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "metadata", "modules", "test", "refresh"})),
     "tofu": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "test"})),
     "terragrunt": ("iac", _spec("", ("terragrunt-config", "terragrunt-working-dir", "var", "var-file", "target")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "hclfmt", "render-json", "graph-dependencies"})),
     "pulumi": ("iac", _spec("sCm", ("stack", "cwd", "message", "config", "target", "parallel", "exec-kind", "color")), frozenset({"preview", "login", "logout", "whoami", "version", "about", "config", "plugin", "new", "convert", "gen-completion", "schema", "policy", "install", "env", "console", "logs", "watch-noop"})),
@@ -140,6 +140,11 @@ def _infra(inv: Invocation, em: Emitter) -> None:
     name = inv.program.lower()
     kind, spec, local = TOOLS[name]
     parsed = classify_command(inv, em, spec, limit=5)
+    if em.spawn.get("verb") == "help" or em.spawn.get("dry_run"):
+        return
+    if name in ("ansible", "ansible-playbook") and parsed.has("list-hosts", "list-tags", "list-tasks", "syntax-check", "check", "C", "version"):
+        set_verb(em, "check", "read", [])
+        return
     verb = em.spawn.get("verb")
     cls = em.spawn.get("verb_class")
     sub = em.spawn.get("subcommand") or []
@@ -158,7 +163,7 @@ def _infra(inv: Invocation, em: Emitter) -> None:
             else:
                 set_verb(em, ops[1], "read", ["workspace", ops[1]])
                 return
-        elif head in ("apply", "import", "taint", "untaint", "refresh", "force-unlock"):
+        elif head in ("apply", "import", "taint", "untaint", "force-unlock"):
             set_verb(em, head, "change" if head != "force-unlock" else "destructive", [head])
         verb, cls = em.spawn.get("verb"), em.spawn.get("verb_class")
     if name == "pulumi" and ops and ops[0] == "stack" and len(ops) > 1 and ops[1] in ("rm", "remove"):
@@ -191,6 +196,9 @@ def _infra(inv: Invocation, em: Emitter) -> None:
     if name in ("kubectl", "oc") and ops and ops[0] in ("drain",):
         set_verb(em, "drain", "destructive", ["drain"])
         verb, cls = "drain", "destructive"
+    if name == "gsutil" and ops and ops[0] == "rsync" and parsed.has("d"):
+        set_verb(em, "rsync", "destructive", ["rsync"])
+        verb, cls = "rsync", "destructive"
     if name in ("aws", "gcloud", "az") and len(ops) >= 1:
         if (name, ops[0]) in _SECRET_CLOUD:
             _secret_facts(inv, em, name)

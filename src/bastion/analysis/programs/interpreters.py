@@ -207,7 +207,7 @@ def _destructive_calls(em: Emitter, names: list[str], strict: bool = False) -> N
             continue
         if strict and toks[0] not in ("delete", "destroy", "drop", "purge", "truncate", "flush", "flushall", "flushdb", "wipe", "terminate"):
             continue
-        if not strict and toks[0] not in ("delete", "destroy", "drop", "purge", "truncate", "flush", "flushall", "flushdb", "wipe", "terminate", "remove", "deleteMany".lower()):
+        if not strict and toks[0] not in ("delete", "destroy", "drop", "purge", "truncate", "flush", "flushall", "flushdb", "wipe", "terminate") and not (toks[0] in ("remove", "clear") and len(toks) > 1):
             continue
         verb, cls = classify_word(last)
         if cls == "destructive" and last not in found:

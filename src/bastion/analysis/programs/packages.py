@@ -34,7 +34,7 @@ def _manager(inv: Invocation, em: Emitter) -> None:
     ops = [w.text for w in parsed.operands]
     if name in ("pip", "pip3", "pipx", "uv") and ops[:1] == ["pip"]:
         ops = ops[1:]
-    if not ops:
+    if not ops or parsed.has("help"):
         if parsed.has("version", "v", "help", "h"):
             set_verb(em, "version", "read", [])
         else:
@@ -43,6 +43,9 @@ def _manager(inv: Invocation, em: Emitter) -> None:
         return
     sub = ops[0].lower()
     rest = ops[1:]
+    if parsed.has("help", "h") or sub == "help" or any(r in ("ls", "list", "--list") for r in rest[:1]) or parsed.has("list") or parsed.has("dry-run", "dryrun", "n") and sub in _PUBLISH:
+        set_verb(em, sub, "read", [sub])
+        return
     facts = {"manager": name, "packages": rest[:16], "global": parsed.has("g", "global", "system", "user") or name in ("brew", "apt", "apt-get", "yum", "dnf", "pacman", "apk", "port", "snap", "choco", "winget", "zypper")}
     facts["from_url"] = any("://" in p or p.startswith("git+") for p in rest)
     for req in (parsed.value("r", "requirement"),):
@@ -71,10 +74,17 @@ for _name in ("npm", "yarn", "pnpm", "pip", "pip3", "pipx", "uv", "poetry", "pdm
     register(_name)(_manager)
 
 
-@register("mvn", "mvnw", "gradle", "gradlew", "sbt", "ant", "lein", "make", "gmake", "rake", "just", "task", "invoke", "nox", "tox", "bazel", "buck", "pants", "ninja", "cmake", "meson", "xcodebuild", "rails", "artisan", "manage.py", "django-admin")
+@register("mvn", "mvnw", "gradle", "gradlew", "sbt", "ant", "lein", "make", "gmake", "rake", "just", "task", "invoke", "nox", "tox", "bazel", "buck", "pants", "ninja", "cmake", "meson", "xcodebuild", "rails", "gitlab-rails", "gitlab-rake", "artisan", "manage.py", "django-admin")
 def _build(inv: Invocation, em: Emitter) -> None:
     """Build tools and task runners: their targets are verbs (`gradle publish`, `rails db:drop`)."""
     parsed = classify_command(inv, em, OptionSpec.make(short_values="fCDpPjlsSo", long_values=["file", "directory", "define", "projects", "activate-profiles", "settings", "jobs", "project-dir", "build-file", "init-script"]))
+    if inv.program.lower() in ("rails", "gitlab-rails") and parsed.operands[:1] and parsed.operands[0].text in ("runner", "r") and len(parsed.operands) > 1:
+        code = parsed.operands[1]
+        if code.text.endswith(".rb"):
+            em.path("filesystem.read", code, script=True)
+        else:
+            em.code("ruby", code.text, dynamic=code.dynamic, via="rails runner")
+        return
     targets = [w.text.lower() for w in parsed.operands if not w.text.startswith("-")]
     for t in targets:
         toks = tokens(t)

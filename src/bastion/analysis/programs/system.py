@@ -35,7 +35,23 @@ _SERVICE_DESTRUCTIVE = frozenset({"stop", "disable", "mask", "kill", "reboot", "
 _SERVICE_READ = frozenset({"status", "show", "cat", "list-units", "list-unit-files", "list-timers", "list-sockets", "list-dependencies", "is-active", "is-enabled", "is-failed", "help", "--version", "get-default", "list-jobs", "list-machines", "show-environment", "log", "logs"})
 
 
-@register("systemctl", "service", "launchctl", "rc-service", "sv", "brew-services")
+_LAUNCHCTL_DESTRUCTIVE = frozenset({"remove", "unload", "bootout", "disable", "kill", "stop", "reboot", "unsetenv", "uncache"})
+_LAUNCHCTL_CHANGE = frozenset({"load", "bootstrap", "enable", "start", "setenv", "submit", "kickstart", "config", "attach", "asuser", "bsexec"})
+
+
+@register("launchctl")
+def _launchctl(inv: Invocation, em: Emitter) -> None:
+    ops = [w.text for w in inv.args if not w.text.startswith("-")]
+    action = ops[0].lower() if ops else "list"
+    if action in _LAUNCHCTL_DESTRUCTIVE:
+        _change(em, "launchctl", action, True, " ".join(ops[1:3]) or None)
+    elif action in _LAUNCHCTL_CHANGE:
+        _change(em, "launchctl", action, False, " ".join(ops[1:3]) or None)
+    else:
+        _read(em, action)
+
+
+@register("systemctl", "service", "rc-service", "sv")
 def _services(inv: Invocation, em: Emitter) -> None:
     name = inv.program.lower()
     parsed = parse_args(inv.args, OptionSpec.make(short_values="tpHMsn", long_values=["type", "property", "host", "machine", "signal", "lines", "output", "state", "root"]))
@@ -89,7 +105,7 @@ def _disks(inv: Invocation, em: Emitter) -> None:
 def _diskutil(inv: Invocation, em: Emitter) -> None:
     ops = [w.text for w in inv.args if not w.text.startswith("-")]
     low = [o.lower() for o in ops]
-    if not low or low[0] in ("list", "info", "activity", "listfilesystems", "verifyvolume", "verifydisk") or (low[0] in ("apfs", "cs", "ar") and len(low) > 1 and low[1].startswith(("list", "info"))):
+    if not low or low[0].startswith(("list", "info", "activity", "verify", "help")) or (low[0] in ("apfs", "cs", "ar") and len(low) > 1 and low[1].startswith(("list", "info"))):
         _read(em, low[0] if low else "list")
         return
     words = low[:2]
@@ -101,35 +117,106 @@ def _diskutil(inv: Invocation, em: Emitter) -> None:
 @register("tmutil")
 def _tmutil(inv: Invocation, em: Emitter) -> None:
     ops = [w.text.lower() for w in inv.args if not w.text.startswith("-")]
-    if not ops or ops[0] in ("listbackups", "latestbackup", "status", "machinedirectory", "destinationinfo", "compare", "isexcluded", "listlocalsnapshots", "listlocalsnapshotdates", "version"):
-        _read(em, ops[0] if ops else "status")
-        return
-    verb, cls = classify_word(ops[0])
-    _change(em, "tmutil", ops[0], cls == "destructive" or ops[0] in ("disable", "delete", "deletelocalsnapshots", "thinlocalsnapshots", "removedestination", "removeexclusion", "disablelocal"))
+    action = ops[0] if ops else "status"
+    if action in ("disable", "delete", "deletelocalsnapshots", "thinlocal", "thinlocalsnapshots", "removedestination", "disablelocal", "deleteinprogress"):
+        _change(em, "tmutil", action, True)
+    elif action in ("enable", "enablelocal", "startbackup", "stopbackup", "setdestination", "addexclusion", "removeexclusion", "restore", "inheritbackup", "associatedisk", "localsnapshot", "setquota"):
+        _change(em, "tmutil", action, False)
+    else:
+        _read(em, action)
 
 
-@register("csrutil", "spctl", "fdesetup", "nvram", "systemsetup", "scutil", "pmset", "networksetup", "sysctl", "kextload", "kextunload", "kmutil", "bless", "dscl", "dseditgroup", "sysadminctl", "profiles", "softwareupdate", "xattr", "chattr", "hostnamectl", "timedatectl", "localectl", "update-alternatives", "modprobe", "rmmod", "insmod", "setenforce", "sestatus", "auditctl", "grubby", "efibootmgr")
+#: per tool: (words/options that only read, words/options that destroy); anything else changes
+_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "csrutil": (("status", "report", "authenticated-root status"), ("disable", "clear")),
+    "spctl": (("--assess", "-a", "--status", "--disable-status", "--list", "-l", "status"), ("--master-disable", "--global-disable", "--disable", "kext-consent disable")),
+    "fdesetup": (("status", "list", "isactive", "haspersonalrecoverykey", "hasinstitutionalrecoverykey", "usertype", "supportsauthrestart", "showdeferralinfo", "version", "help"), ("disable", "remove", "removerecovery")),
+    "nvram": (("-p", "-x", "-h", "--help"), ("-c", "-d")),
+    "systemsetup": (("-get", "-help", "-printcommands", "-version"), ()),
+    "scutil": (("--get", "--dns", "--proxy", "--nwi", "-r", "-w", "--help", "-h"), ()),
+    "pmset": (("-g", "--help"), ()),
+    "networksetup": (("-get", "-list", "-show", "-is", "-print", "-version", "-help", "-detect"), ("-remove", "-delete", "-destroy")),
+    "sysctl": (("-a", "-n", "-e", "-N", "-x"), ()),
+    "kextload": ((), ()),
+    "kextunload": ((), ("",)),
+    "kmutil": (("showloaded", "find", "inspect", "print-diagnostics", "log", "dumpstate"), ("unload", "clear-staging")),
+    "bless": (("--info", "--getboot", "--verbose-noop"), ()),
+    "dscl": (("-read", "-readall", "-list", "-search", "-diff", "read", "readall", "list", "search", "diff", "-readpl", "-readpli", "readpl"), ("-delete", "delete", "-deletepl", "deletepl")),
+    "dseditgroup": (("-o read", "checkmember"), ("delete",)),
+    "sysadminctl": (("-guestaccount status", "-screenlock status", "-filevault status", "-afploginaccess status"), ("-deleteuser",)),
+    "profiles": (("help", "version", "validate", "list", "show", "status", "-l", "-p", "-P", "-L", "-C", "-e"), ("remove", "-r", "-R", "-D")),
+    "softwareupdate": (("-l", "--list", "--history", "--list-full-installers", "--help", "-h", "--dump-state"), ()),
+    "xattr": (("-l", "-p", "-x"), ("-c", "-d")),
+    "chattr": ((), ()),
+    "hostnamectl": (("status",), ()),
+    "timedatectl": (("status", "show", "list-timezones", "timesync-status", "show-timesync"), ()),
+    "localectl": (("status", "list-locales", "list-keymaps", "list-x11-keymap-models"), ()),
+    "update-alternatives": (("--display", "--query", "--list", "--get-selections"), ("--remove", "--remove-all")),
+    "modprobe": (("-n", "--dry-run", "-c", "--showconfig", "-D", "--show-depends"), ("-r", "--remove")),
+    "rmmod": ((), ("",)),
+    "insmod": ((), ()),
+    "setenforce": ((), ("0", "permissive")),
+    "sestatus": (("",), ()),
+    "auditctl": (("-l", "-s"), ("-D", "-e 0")),
+    "grubby": (("--info", "--default-kernel", "--default-index", "--default-title"), ("--remove-kernel",)),
+    "efibootmgr": (("-v",), ("-B", "--delete-bootnum")),
+}
+
+
+def _setting_match(words: list[str], entries: tuple[str, ...], prefix: bool) -> bool:
+    """An entry equals one of the first words (or, with `prefix`, starts it: `-get` ~ `-getdate`)."""
+    joined = " ".join(words)
+    for e in entries:
+        if e == "":
+            return True
+        if " " in e:
+            if e in joined:
+                return True
+        elif any(w == e or (prefix and e.startswith("-") and len(e) > 2 and w.startswith(e)) for w in words[:3]):
+            return True
+    return False
+
+
+@register(*_SETTINGS)
 def _settings(inv: Invocation, em: Emitter) -> None:
     name = inv.program.lower()
     words = [w.text for w in inv.args]
+    if name == "dscl":
+        words = [w for w in words if w not in ("-plist", "-raw", "-url", "-q")]
+        words = words[1:] if words and not words[0].startswith("-") or words[:1] == ["."] else words
+    reads, destroys = _SETTINGS[name]
     low = [w.lower() for w in words]
-    reads = {"status", "list", "-list", "-read", "-readall", "-p", "-a", "-l", "--status", "-status", "show", "-get", "-getcomputername", "--list", "-g", "--help", "-h"}
-    if not low or low[0] in reads or (name == "systemsetup" and low[0].startswith("-get")) or (name == "sysctl" and "-w" not in low and not any("=" in w for w in low)) or (name == "networksetup" and low[0].startswith(("-get", "-list"))) or (name == "xattr" and not any(x in low for x in ("-d", "-c", "-w", "-r"))) or (name == "sestatus"):
-        _read(em, low[0] if low else "status")
+    if not words and name not in ("kextunload", "rmmod", "setenforce"):
+        _read(em, "status")
         return
-    destructive_words = ("disable", "--master-disable", "--global-disable", "-c", "-d", "-delete", "clear", "-deleteuser", "remove", "-r", "--remove", "unload", "0", "permissive", "-f")
-    destructive = any(w in destructive_words for w in low[:3]) or any(classify_word(w.lstrip("-"))[1] == "destructive" for w in low[:2])
-    if name == "nvram" and not destructive:
-        destructive = False
     if name == "xattr":
-        destructive = False
-    verb = low[0].lstrip("-")
-    _change(em, name, verb, destructive, " ".join(words[:3]) or None)
+        cluster = "".join(w[1:] for w in words if w.startswith("-") and not w.startswith("--"))
+        if "c" in cluster or "d" in cluster:
+            _change(em, name, "remove", False, words[-1] if words else None)
+        elif "w" in cluster:
+            _change(em, name, "write", False, words[-1] if words else None)
+        else:
+            _read(em, "list")
+        return
+    lreads, ldestroys = tuple(r.lower() for r in reads), tuple(d.lower() for d in destroys)
+    if _setting_match(low, ldestroys, prefix=False):
+        _change(em, name, (low[0].lstrip("-") if low else name), True, " ".join(words[:3]) or None)
+        return
+    if _setting_match(low, lreads, prefix=True) or (name == "sysctl" and not any("=" in w or w == "-w" for w in words)) or (name == "nvram" and not any("=" in w for w in words) and not _setting_match(low, ldestroys, prefix=True)):
+        _read(em, low[0].lstrip("-") if low else "status")
+        return
+    if _setting_match(low, ldestroys, prefix=True):
+        _change(em, name, (low[0].lstrip("-") if low else name), True, " ".join(words[:3]) or None)
+        return
+    _change(em, name, low[0].lstrip("-") if low else name, False, " ".join(words[:3]) or None)
 
 
 @register("defaults")
 def _defaults(inv: Invocation, em: Emitter) -> None:
-    ops = [w.text for w in inv.args if not w.text.startswith("-") or w.text in ("-g", "-globalDomain")]
+    args = [w.text for w in inv.args]
+    if args[:1] in (["-host"], ["-currentHost"]):
+        args = args[2:] if args[0] == "-host" else args[1:]
+    ops = [a for a in args if not a.startswith("-") or a in ("-g", "-globalDomain")]
     low = [o.lower() for o in ops]
     if not low or low[0] in ("read", "read-type", "domains", "find", "help", "export"):
         _read(em, low[0] if low else "read")
@@ -301,3 +388,77 @@ def _mount(inv: Invocation, em: Emitter) -> None:
         return
     forced = name == "umount" and any(w.text in ("-f", "-l", "-a", "--force", "--lazy", "--all") for w in inv.args)
     _change(em, name, name, forced, " ".join(w.text for w in inv.args if not w.text.startswith("-"))[:200] or None)
+
+
+@register("nginx", "haproxy", "apachectl", "httpd", "caddy", "traefik")
+def _servers(inv: Invocation, em: Emitter) -> None:
+    """`nginx -s stop|quit` stops a server; `-t`, `-v`, `-V` only check or print."""
+    name = inv.program.lower()
+    words = [w.text for w in inv.args]
+    for i, w in enumerate(words):
+        if w == "-s" and i + 1 < len(words):
+            signal = words[i + 1].lower()
+            if signal in ("stop", "quit"):
+                _change(em, name, signal, True)
+            else:
+                set_verb(em, signal, "change", [signal])
+            return
+        if name == "haproxy" and w in ("-sf", "-st"):
+            _change(em, name, "restart", w == "-st")
+            return
+        if name == "apachectl" and w.lower() in ("stop", "graceful-stop"):
+            _change(em, name, "stop", True)
+            return
+    if name in ("caddy", "traefik") and words and words[0] in ("stop",):
+        _change(em, name, "stop", True)
+        return
+    _read(em, "check" if any(w in ("-t", "-T", "-c", "-v", "-V", "-vv", "version", "validate", "configtest") for w in words) else "run")
+
+
+@register("ssh-add", "ssh-keygen", "ssh-keyscan", "ssh-copy-id")
+def _ssh_keys(inv: Invocation, em: Emitter) -> None:
+    name = inv.program.lower()
+    words = [w.text for w in inv.args]
+    cluster = "".join(w[1:] for w in words if w.startswith("-") and not w.startswith("--"))
+    if name == "ssh-keyscan" or (any(c in cluster for c in "lLFyBhVQ") and not any(c in cluster for c in "RdD")):
+        for i, w in enumerate(words[:-1]):
+            if w == "-f":
+                em.path("filesystem.read", words[i + 1])
+        _read(em, "list")
+        return
+    if name == "ssh-add":
+        if "-D" in words or "-d" in words:
+            _change(em, name, "remove", True, None, keys=True)
+            return
+        for w in inv.args:
+            if not w.text.startswith("-"):
+                em.path("filesystem.read", w)
+        _change(em, name, "add", False, None, keys=True)
+        return
+    if name == "ssh-copy-id":
+        targets = [w for w in words if not w.startswith("-")]
+        if targets:
+            em.connect(targets[-1], 22, protocol="ssh", upload=True)
+        _change(em, name, "install", False, targets[-1] if targets else None, keys=True)
+        return
+    if "-R" in words:
+        f = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-f"), "~/.ssh/known_hosts")
+        em.path("filesystem.write", f, removes_entries=True)
+        _change(em, name, "remove", True, f, keys=True)
+        return
+    out = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-f"), None)
+    if out:
+        em.path("filesystem.write", out, key_material=True)
+    _change(em, name, "generate", False, out, keys=True)
+
+
+@register("nsupdate")
+def _nsupdate(inv: Invocation, em: Emitter) -> None:
+    from bastion.analysis.programs.shells import stdin_script
+
+    files = [w for w in inv.args if not w.text.startswith("-")]
+    for f in files:
+        em.path("filesystem.read", f, script=True)
+    text, producer, known = stdin_script(em)
+    destructive = bool(known and text and re.search(r"(?im)^\s*(?:update\s+)?(?:delete|del)\b", text))
+    _change(em, "nsupdate", "delete" if destructive else "update", destructive or not known and not files, None, dns=True)
