@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,14 @@ def test_detected_secrets_never_reach_the_store(store_url: str, make_action: Any
     with AuditWriter(store, "async", redactor=redactor) as w:
         for i, sample in enumerate(samples):
             findings = redactor.scanner.scan(sample)
-            secrets_found.extend(sample[f.start : f.end] for f in findings if f.end - f.start >= 8)
+            rest = sample
+            for f in sorted(findings, key=lambda f: -f.start):
+                rest = rest[: f.start] + "\x00" + rest[f.end :]
+            # a value that also stands in the sample where it is no secret ("password":"password")
+            # may rightly remain in the log; every other detected value must not
+            secrets_found.extend(
+                sample[f.start : f.end] for f in findings if f.end - f.start >= 8 and sample[f.start : f.end] not in rest
+            )
             action: Action = places[i % len(places)](sample, i)
             decision = make_decision(action, i, reason=f"blocked: saw {sample}")
             w.record(decision, action)
@@ -59,7 +67,8 @@ def test_detected_secrets_never_reach_the_store(store_url: str, make_action: Any
     lines = [r.json_line() for r in store.query()]
     assert len(lines) == len(samples)
     assert [json.loads(line)["record"]["action_digest"] for line in lines] == digests
-    dump = "\n".join(lines)
+    # markers and redaction kinds name what was found ("generic_password"): not a leak
+    dump = re.sub(r'\[REDACTED:[a-z0-9_]+:[0-9a-f]+\]|"kind":"[a-z0-9_]+"', "", "\n".join(lines))
     leaked = [s for s in secrets_found if s in dump]
     assert not leaked, f"{len(leaked)} detected secrets reached the log, e.g. {leaked[0][:6]}..."
     if not store_url.startswith("postgres"):
@@ -68,6 +77,7 @@ def test_detected_secrets_never_reach_the_store(store_url: str, make_action: Any
             p = Path(store_url + suffix)
             if p.exists():
                 raw += p.read_bytes()
+        raw = re.sub(rb'\[REDACTED:[a-z0-9_]+:[0-9a-f]+\]|"kind":"[a-z0-9_]+"', b"", raw)
         assert not [s for s in secrets_found if s.encode() in raw]
     assert store.verify().ok
     store.close()

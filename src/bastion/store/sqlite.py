@@ -20,7 +20,17 @@ from typing import Any, Iterator, Sequence
 from bastion.store.base import Store, StoreError, StoreUnavailable
 from bastion.store.chain import COLUMNS
 
-_INSERT = f"INSERT INTO bastion_audit ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+_ROW = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+#: rows per INSERT: under SQLite's bound-variable limit (999 before 3.32, 32766 since)
+_CHUNK = 500 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 // len(COLUMNS)
+_INSERTS: dict[int, str] = {}
+
+
+def _insert_sql(n: int) -> str:
+    sql = _INSERTS.get(n)
+    if sql is None:
+        sql = _INSERTS[n] = f"INSERT INTO bastion_audit ({', '.join(COLUMNS)}) VALUES " + ", ".join([_ROW] * n)
+    return sql
 _SYNC_MODES = ("off", "normal", "full", "extra")
 
 
@@ -124,7 +134,12 @@ class SQLiteStore(Store):
         return int(row[0]), row[1]
 
     def _insert_rows(self, cx: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        cx.executemany(_INSERT, rows)
+        # Multi-row INSERTs, not executemany: the sqlite3 module releases the GIL around
+        # every step, and a thread that gives the GIL away once per row waits to get it
+        # back behind busy threads (a convoy); one statement per 500 rows avoids that.
+        for i in range(0, len(rows), _CHUNK):
+            part = rows[i : i + _CHUNK]
+            cx.execute(_insert_sql(len(part)), [v for row in part for v in row])
 
     def _stream(self, cx: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         cur = cx.execute(sql, tuple(params))

@@ -3,9 +3,10 @@
 One writer thread per writer drains a bounded queue in batches (one transaction per
 batch, so thousands of records cost about as much as one commit). Two durabilities:
 
-* `sync`: `record()` returns once the record is committed. The caller builds its own
-  record (redaction, canonical JSON) so the single writer thread only chains and
-  commits; concurrent callers share commits.
+* `sync`: `record()` returns once the record is committed; concurrent callers share
+  commits. Records are built (redaction, canonical JSON) on the writer thread in both
+  modes: callers busy building would hold the GIL while the writer waits to get it
+  back after each I/O call, a convoy that costs far more than it saves.
 * `async`: `record()` snapshots the decision and returns; the writer builds and commits
   records within `flush_interval` (sooner when `batch_size` records wait). `flush()`
   waits for everything recorded so far; `close()` (also run at interpreter exit) drains.
@@ -104,7 +105,7 @@ class AuditWriter:
         self._lock = lock
         self._work = threading.Condition(lock)  # the writer thread waits here
         self._done = threading.Condition(lock)  # sync callers and flush() wait here
-        self._q: deque[tuple[int, dict[str, Any], Any, PreparedRecord | None]] = deque()
+        self._q: deque[tuple[int, dict[str, Any], Any]] = deque()
         self._next_ticket = 0
         self._taken_upto = 0
         self._done_upto = 0
@@ -142,13 +143,6 @@ class AuditWriter:
         if self._pid != os.getpid():
             raise AuditUnavailable("this AuditWriter was created in another process (fork): open one per process")
         snap = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
-        prepared: PreparedRecord | None = None
-        if self._sync:
-            try:
-                prepared = self._builder.decision(snap, action)
-            except Exception as exc:  # noqa: BLE001 - any failure to build must fail closed
-                with self._lock:
-                    return self._refuse(f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}")
         with self._lock:
             if self._closing or self._dead:
                 raise AuditUnavailable("the audit writer is closed" if self._closing else f"the audit writer stopped: {self._store_error}")
@@ -161,7 +155,7 @@ class AuditWriter:
             q = self._q
             if not q:
                 self._first_at = time.monotonic()
-            q.append((ticket, snap, action, prepared))
+            q.append((ticket, snap, action))
             if self._idle and (self._sync or len(q) == 1 or len(q) >= self._batch_size):
                 self._work.notify()
             if not self._sync:
@@ -283,15 +277,17 @@ class AuditWriter:
                 if batch is None:
                     return
                 tickets, items = batch
-                records = self._prepare(items)
+                records, unrecordable = self._prepare(items)
                 with self._lock:
                     records.extend(self._notices())
                 ok = self._commit(records) if records else True
                 with self._lock:
                     for t in range(self._done_upto + 1, tickets + 1):
                         self._abandoned.discard(t)
+                    if self._sync:
+                        self._failed.update(unrecordable)
                     if ok:
-                        self._committed += len(items)
+                        self._committed += len(items) - len(unrecordable)
                         self._batches += 1
                         self._since_checkpoint += len(records)
                         self._store_error = None
@@ -315,7 +311,7 @@ class AuditWriter:
                 self._q.clear()
                 self._done.notify_all()
 
-    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any, PreparedRecord | None]]] | None:
+    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any]]] | None:
         """Wait for a batch (lock held). None when closing and drained."""
         q = self._q
         while True:
@@ -342,18 +338,21 @@ class AuditWriter:
             items = [it for it in items if it[0] not in self._abandoned]
         return last, items
 
-    def _prepare(self, items: list[tuple[int, dict[str, Any], Any, PreparedRecord | None]]) -> list[PreparedRecord]:
+    def _prepare(self, items: list[tuple[int, dict[str, Any], Any]]) -> tuple[list[PreparedRecord], dict[int, str]]:
+        """Build the batch's records (here, not in the callers: one thread busy with Python
+        code, the others waiting, avoids GIL convoys with the commit's I/O)."""
         out: list[PreparedRecord] = []
-        for _ticket, snap, action, prepared in items:
-            if prepared is None:
-                try:
-                    prepared = self._builder.decision(snap, action)
-                except Exception as exc:  # noqa: BLE001 - record the failure itself instead
-                    prepared = self._unrecordable_notice(snap, exc)
-                    if prepared is None:
-                        continue
-            out.append(prepared)
-        return out
+        failed: dict[int, str] = {}
+        build = self._builder.decision
+        for ticket, snap, action in items:
+            try:
+                out.append(build(snap, action))
+            except Exception as exc:  # noqa: BLE001 - record the failure itself instead
+                failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}"
+                notice = self._unrecordable_notice(snap, exc)
+                if notice is not None:
+                    out.append(notice)
+        return out, failed
 
     def _unrecordable_notice(self, snap: Mapping[str, Any], exc: BaseException) -> PreparedRecord | None:
         with self._lock:
