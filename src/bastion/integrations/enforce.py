@@ -285,16 +285,20 @@ class Enforcer:
 
     # ------------------------------------------------------------------ deciding
 
-    def check_tool(self, tool: str, arguments: Any, *, call_id: str | None = None) -> Verdict:
-        """Decide one tool call. Never raises: an error is a deny verdict."""
+    def check_tool(self, tool: str, arguments: Any, *, call_id: str | None = None, base: Mapping[str, Any] | None = None) -> Verdict:
+        """Decide one tool call. Never raises: an error is a deny verdict.
+
+        `base` replaces the enforcer's identity fields for this call (e.g. a session id
+        that arrives with each call)."""
         args = _arguments(arguments)
+        ident = self.base if base is None else base
         key = None
         if call_id:
-            key = (str(call_id), _digest_args(tool, args))
+            key = (str(call_id), _digest_args(tool, args) + (_digest_args("", ident) if base is not None else ""))
             hit = self._cached(key)
             if hit is not None:
                 return hit
-        verdict = self._check(tool, args, call_id, lambda: self.toolmap.map(tool, jsonable(args), base=self.base))
+        verdict = self._check(tool, args, call_id, lambda: self.toolmap.map(tool, jsonable(args), base=ident))
         if key is not None and verdict.error is None:
             self._remember(key, verdict)
         return verdict
