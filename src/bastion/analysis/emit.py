@@ -71,17 +71,6 @@ def display(words: "tuple[Word, ...] | list[Word]", limit: int = ORIGIN_CHARS) -
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _path_verb(path: str) -> str | None:
-    """A destructive verb in a URL path (`/_delete_by_query`, `/job/x/doDelete`, `/_close`)."""
-    from bastion.analysis.verbs import classify_token, tokens
-
-    for segment in path.split("/")[-4:]:
-        for tok in tokens(segment.split("?", 1)[0])[:4]:
-            if classify_token(tok) == "destructive":
-                return tok
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Derived:
     capability: str
@@ -193,13 +182,6 @@ class Emitter:
         f.update(facts)
         if f.get("opaque"):
             self.opaque("unparsable URL")
-        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
-            verb = _path_verb(f.get("path", ""))
-            if verb is not None:
-                f["path_verb"] = verb
-                f["destructive"] = True
-        if method.upper() == "DELETE":
-            f["destructive"] = True
         target = redact_userinfo(raw.strip())
         self.emit("network.request", target, f, {"method": method})
         if f.get("destructive"):

@@ -187,10 +187,29 @@ def url_facts(raw: str, method: str | None = None, body_size: int | None = None)
     facts["has_password"] = parts.password is not None
     facts["tls"] = scheme in ("https", "wss", "ftps", "smtps", "imaps", "ldaps", "rediss", "amqps")
     if method:
-        facts["method"] = method.upper()
+        m = method.upper()
+        facts["method"] = m
+        if m == "DELETE":
+            facts["destructive"] = True
+        elif m not in ("GET", "HEAD", "OPTIONS"):
+            verb = path_verb(facts["path"])
+            if verb is not None:
+                facts["path_verb"] = verb
+                facts["destructive"] = True
     if body_size is not None:
         facts["body_size"] = body_size
     return facts
+
+
+def path_verb(path: str) -> str | None:
+    """A destructive verb in a URL path (`/_delete_by_query`, `/job/x/doDelete`, `/_close`)."""
+    from bastion.analysis.verbs import classify_token, tokens
+
+    for segment in path.split("/")[-4:]:
+        for tok in tokens(segment)[:4]:
+            if classify_token(tok) == "destructive":
+                return tok
+    return None
 
 
 def split_host_port(text: str) -> tuple[str, int | None]:

@@ -204,8 +204,9 @@ def _bq(inv: Invocation, em: Emitter) -> None:
 # --------------------------------------------------------------------------- admin tools
 
 
-def _admin(em: Emitter, engine: str, command: str, verb: str | None, destructive: bool, target: str | None = None) -> None:
-    em.emit("database.command", target, {"engine": engine, "command": command, "verb": verb or command, "destructive": destructive})
+def _admin(em: Emitter, engine: str, command: str, verb: str | None, destructive: bool, target: str | None = None, drops: tuple[str, ...] = ()) -> None:
+    facts = {"engine": engine, "command": command, "verb": verb or command, "destructive": destructive, "drops": list(drops)}
+    em.emit("database.command", target, facts)
     set_verb(em, verb or command, "destructive" if destructive else "change", [command])
     if destructive:
         em.spawn["destructive"] = True
@@ -215,7 +216,8 @@ def _admin(em: Emitter, engine: str, command: str, verb: str | None, destructive
 def _dropdb(inv: Invocation, em: Emitter) -> None:
     parsed = parse_args(inv.args, OptionSpec.make(short_values="hpUd", long_values=["host", "port", "username", "maintenance-db"]))
     name = inv.program.lower()
-    _admin(em, "postgres", name, "drop", True, " ".join(w.text for w in parsed.operands) or None)
+    drops = {"dropdb": ("database",), "dropuser": ("role",), "droplang": ("language",)}[name]
+    _admin(em, "postgres", name, "drop", True, " ".join(w.text for w in parsed.operands) or None, drops)
 
 
 @register("createdb", "createuser")
@@ -260,7 +262,7 @@ def _mysqladmin(inv: Invocation, em: Emitter) -> None:
     command = ops[0]
     verb, cls = classify_word(command)
     destructive = cls == "destructive" or command in ("drop", "shutdown", "kill", "purge")
-    _admin(em, "mysql", command, verb or command, destructive, " ".join(ops[1:]) or None)
+    _admin(em, "mysql", command, verb or command, destructive, " ".join(ops[1:]) or None, ("database",) if command == "drop" else ())
 
 
 _REDIS_DESTRUCTIVE = frozenset({"flushall", "flushdb", "del", "unlink", "shutdown", "debug", "swapdb", "replicaof", "slaveof", "migrate", "failover"})
@@ -308,7 +310,7 @@ def _mongo_js(em: Emitter, code: str) -> None:
             continue
         empty_filter = m.group(2) is not None
         destructive = cls == "destructive"
-        facts = {"engine": "mongodb", "command": method, "verb": verb, "destructive": destructive, "where_less": empty_filter and verb in ("delete", "remove", "update")}
+        facts = {"engine": "mongodb", "command": method, "verb": verb, "destructive": destructive, "where_less": empty_filter and verb in ("delete", "remove", "update"), "drops": ["database"] if method == "dropDatabase" else (["collection"] if method == "drop" else [])}
         em.emit("database.command", method, facts)
         if destructive:
             em.spawn["destructive"] = True

@@ -428,6 +428,7 @@ def _chmod(inv: Invocation, em: Emitter) -> None:
         else:
             files.append(w)
     facts = _mode_facts(mode or "")
+    facts["risky"] = bool(recursive or facts.get("world_writable") or facts.get("no_access") or facts.get("setuid"))
     for w in files:
         em.path("filesystem.chmod", w, recursive=recursive, **facts)
     em.spawn["recursive"] = recursive
@@ -441,7 +442,7 @@ def _chown(inv: Invocation, em: Emitter) -> None:
     owner = operands.pop(0).text if operands and not parsed.value("reference") else None
     recursive = parsed.has("R", "recursive")
     for w in operands:
-        em.path("filesystem.chmod", w, recursive=recursive, owner=owner, chown=True)
+        em.path("filesystem.chmod", w, recursive=recursive, owner=owner, chown=True, risky=recursive or owner in ("root", "root:root", "0", "0:0"))
     em.spawn["recursive"] = recursive
     set_verb(em, "chown", "change", [])
 

@@ -19,8 +19,8 @@ from bastion.analysis.words import Word
 from bastion.analysis.wrappers import Invocation
 
 
-def _spec(short: str = "", long: tuple[str, ...] = ()) -> OptionSpec:
-    return OptionSpec.make(short_values=short, long_values=long)
+def _spec(short: str = "", long: tuple[str, ...] = (), single_dash_long: bool = False) -> OptionSpec:
+    return OptionSpec.make(short_values=short, long_values=long, single_dash_long=single_dash_long)
 
 
 #: tool -> (kind, global option spec, verbs that only act locally and change nothing shared)
@@ -29,9 +29,9 @@ TOOLS: dict[str, tuple[str, OptionSpec, frozenset[str]]] = {
     "oc": ("cluster", _spec("nlcs", ("namespace", "context", "cluster", "kubeconfig", "user", "server", "selector", "output", "filename", "token")), frozenset({"config", "completion", "version", "explain", "login", "whoami", "project"})),
     "helm": ("cluster", _spec("n", ("namespace", "kube-context", "kubeconfig", "values", "set", "set-string", "set-file", "version", "repo", "output", "timeout", "description", "post-renderer")), frozenset({"repo", "dependency", "dep", "template", "lint", "package", "search", "show", "inspect", "pull", "fetch", "create", "env", "version", "completion", "plugin", "registry", "verify"})),
     "kustomize": ("cluster", _spec(), frozenset({"build", "create", "edit", "cfg", "version", "completion", "localize"})),
-    "terraform": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace", "generate-config-out")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "metadata", "modules", "test", "refresh"})),
-    "tofu": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "test"})),
-    "terragrunt": ("iac", _spec("", ("terragrunt-config", "terragrunt-working-dir", "var", "var-file", "target")), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "hclfmt", "render-json", "graph-dependencies"})),
+    "terraform": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace", "generate-config-out"), single_dash_long=True), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "metadata", "modules", "test", "refresh"})),
+    "tofu": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace"), single_dash_long=True), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "test"})),
+    "terragrunt": ("iac", _spec("", ("terragrunt-config", "terragrunt-working-dir", "var", "var-file", "target"), single_dash_long=True), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "hclfmt", "render-json", "graph-dependencies"})),
     "pulumi": ("iac", _spec("sCm", ("stack", "cwd", "message", "config", "target", "parallel", "exec-kind", "color")), frozenset({"preview", "login", "logout", "whoami", "version", "about", "config", "plugin", "new", "convert", "gen-completion", "schema", "policy", "install", "env", "console", "logs", "watch-noop"})),
     "cdk": ("iac", _spec("ac", ("app", "context", "profile", "output", "toolkit-stack-name", "role-arn", "parameters", "exclusively")), frozenset({"synth", "synthesize", "diff", "list", "ls", "doctor", "init", "context", "docs", "version", "acknowledge", "notices", "metadata"})),
     "serverless": ("iac", _spec("sr", ("stage", "region", "config", "aws-profile", "param")), frozenset({"print", "info", "package", "invoke-local", "plugin", "create", "login", "logout", "config", "dashboard", "metrics", "logs", "help"})),

@@ -86,10 +86,11 @@ def _python(em: Emitter, code: str) -> None:
         if last in _PY_DELETE and (head in ("os", "shutil", "pathlib") or last == "rmtree"):
             path = _py_path_arg(node)
             recursive = _PY_DELETE[last]
+            # rmtree neither prompts nor stops at write-protected files: it is forced
             if path is None:
-                em.emit("filesystem.delete", None, {"dynamic": True, "recursive": recursive, "language": "python"})
+                em.emit("filesystem.delete", None, {"dynamic": True, "recursive": recursive, "force": recursive, "language": "python"})
             else:
-                em.path("filesystem.delete", path, recursive=recursive, language="python")
+                em.path("filesystem.delete", path, recursive=recursive, force=recursive, language="python")
             if recursive:
                 em.spawn["destructive"] = True
             continue
@@ -232,8 +233,9 @@ def _scan(em: Emitter, code: str, language: str) -> None:
         path = _first_group(m)
         tail = m.group(0)
         recursive = "recursive" in tail or "rm_rf" in tail or "rm_r" in tail or "rmtree" in tail or "remove_tree" in tail or "remove_dir" in tail
+        force = "force" in tail or "rm_rf" in tail or "rmtree" in tail or "remove_tree" in tail or (language == "node" and recursive and "rmSync" not in tail)
         if path:
-            em.path("filesystem.delete", path, recursive=recursive, language=language)
+            em.path("filesystem.delete", path, recursive=recursive, force=force, language=language)
             if recursive:
                 em.spawn["destructive"] = True
     if read is not None:
