@@ -37,7 +37,7 @@ def test_tool_arguments_become_action_args_and_context_names_the_tool():
     a = m.action
     assert a["capability"] == "filesystem.write" and a["target"] == "a.txt"
     assert a["args"] == {"path": "a.txt", "content": "hi"}
-    assert a["context"] == {"tool": "mcp__fs__write_file", "mcp_server": "fs"}
+    assert a["context"] == {"tool": "mcp__fs__write_file", "mcp_server": "fs", "mcp_tool": "write_file"}
     assert a["agent"] == {"id": "a1"} and a["environment"] == "dev"
 
 

@@ -4,7 +4,7 @@ Claude Code starts the hook once per tool call, so start-up time is the hook's l
 Importing Bastion and compiling a policy takes a second or more; this client instead
 forwards the PreToolUse input to a per-project daemon (`hook_server`) that keeps the
 compiled policy warm, starting it on first use. `bastion hook install claude-code`
-writes the command as `PYTHON -S .../hook_client.py claude-code ...`: run by path with
+writes the command as `PYTHON -P -S .../hook_client.py claude-code ...`: run by path with
 `-S`, not even the `bastion` package is imported.
 
 If the daemon cannot be used, the decision is made in a one-shot process instead (slow
@@ -139,7 +139,7 @@ def _spawn(path: str, fwd: list[str]) -> object:
     log = open(path + ".log", "ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", "-m", "bastion.integrations.hook_server", "--serve", "--socket", path, *fwd],
+            [sys.executable, "-P", "-m", "bastion.integrations.hook_server", "--serve", "--socket", path, *fwd],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
         )
     finally:
@@ -177,7 +177,7 @@ def oneshot(raw: bytes, opts: dict) -> dict:
     import subprocess
 
     args = forward_args(opts) + (["--passthrough-allow"] if opts["passthrough_allow"] else [])
-    r = subprocess.run([sys.executable, "-I", "-m", "bastion.integrations.hook_server", "--oneshot", *args], input=raw, capture_output=True, timeout=300)
+    r = subprocess.run([sys.executable, "-P", "-m", "bastion.integrations.hook_server", "--oneshot", *args], input=raw, capture_output=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit status {r.returncode}")
     return json.loads(r.stdout)

@@ -153,6 +153,7 @@ class ToolMap:
         context.setdefault("tool", tool)
         if server is not None:
             context.setdefault("mcp_server", server)
+            context.setdefault("mcp_tool", bare)
         common = {k: v for k, v in (base or {}).items() if k != "context" and v is not None}
 
         def make(capability: str, target: str | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
