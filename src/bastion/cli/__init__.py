@@ -19,6 +19,8 @@ COMMANDS: list[tuple[str, str]] = [
     # -- further command groups register below, one line each
     ("bastion.cli.secrets", "scan"),  # also adds "redact"
     ("bastion.cli.audit", "audit"),
+    ("bastion.cli.hook", "hook"),
+    ("bastion.cli.mcp_proxy", "mcp_proxy"),
 ]
 
 
