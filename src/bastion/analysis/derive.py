@@ -53,6 +53,9 @@ def analyze_line(
         ctx.opaque("shell syntax error")
     if result.limit:
         ctx.opaque("command too long or too deeply nested")
+    if result.recursive_functions:
+        ctx.summary["fork_bomb"] = True
+        ctx.opaque("a function that calls itself (fork bomb)")
     for cmd in result.commands:
         if cwd is not None and cwd != ctx.cwd and cmd.cwd is None:
             cmd.cwd = cwd
@@ -146,6 +149,8 @@ def shell_facts(ctx: Context, command_count: int | None = None) -> dict[str, Any
     }
     if ctx.summary.get("verbs"):
         facts["verbs"] = list(ctx.summary["verbs"])
+    if ctx.summary.get("fork_bomb"):
+        facts["fork_bomb"] = True
     if ctx.truncated:
         facts["truncated"] = True
     return facts

@@ -100,6 +100,8 @@ class ParseResult:
     limit: bool = False
     #: names assigned at top level (for diagnostics and tests)
     env: dict[str, Word | None] = field(default_factory=dict)
+    #: functions that call themselves and are invoked (`:(){ :|:& };:`, a fork bomb)
+    recursive_functions: list[str] = field(default_factory=list)
 
 
 _parser: Any = None
@@ -158,11 +160,15 @@ def parse(line: str, env: dict[str, Word | None] | None = None) -> ParseResult:
         walker.limit = True
     except RecursionError:
         walker.limit = True
-    return ParseResult(walker.commands, parse_error=root.has_error, limit=walker.limit, env=walker.env)
+    recursive = []
+    for fname, (first, end, calls_self) in walker.functions.items():
+        if calls_self and any(c.argv and c.argv[0].text == fname for i, c in enumerate(walker.commands) if not first <= i < end):
+            recursive.append(fname)
+    return ParseResult(walker.commands, parse_error=root.has_error, limit=walker.limit, env=walker.env, recursive_functions=recursive)
 
 
 class _Walker:
-    __slots__ = ("src", "commands", "env", "depth", "limit", "in_sub", "cwd", "cwd_dynamic")
+    __slots__ = ("src", "commands", "env", "depth", "limit", "in_sub", "cwd", "cwd_dynamic", "functions")
 
     def __init__(self, src: bytes, env: dict[str, Word | None]) -> None:
         self.src = src
@@ -173,6 +179,8 @@ class _Walker:
         self.in_sub = False
         self.cwd: str | None = None
         self.cwd_dynamic = False
+        #: function name -> (first, end) indexes of its body's commands, and whether it calls itself
+        self.functions: dict[str, tuple[int, int, bool]] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -226,7 +234,15 @@ class _Walker:
                 return self.for_loop(node)
             if t == "function_definition":
                 body = node.child_by_field_name("body")
-                return self.stmt(body) if body is not None else None
+                name_node = node.child_by_field_name("name")
+                first = len(self.commands)
+                if body is not None:
+                    self.stmt(body)
+                if name_node is not None:
+                    fname = self.text(name_node)
+                    calls_self = any(c.argv and c.argv[0].text == fname for c in self.commands[first:])
+                    self.functions[fname] = (first, len(self.commands), calls_self)
+                return None
             if t in _STATEMENTS or t in ("comment",):
                 return self.block(node, upstream)
             # a word or expression in statement position: only its substitutions run

@@ -98,7 +98,7 @@ def _disks(inv: Invocation, em: Emitter) -> None:
     devices = [w for w in inv.args if w.text.startswith("/dev/")]
     for d in devices:
         em.path("filesystem.write", d, device=True, overwrite=True)
-    _change(em, name, "format" if name.startswith(("mk", "newfs")) else "erase", True, devices[0].text if devices else None)
+    _change(em, name, "format" if name.startswith(("mk", "newfs")) else "erase", True, devices[0].text if devices else None, disk=True)
 
 
 @register("diskutil")
@@ -111,7 +111,7 @@ def _diskutil(inv: Invocation, em: Emitter) -> None:
     words = low[:2]
     destructive = any(re.match(r"(erase|zero|secureerase|reformat|partition|delete|remove|split|merge|resize|unmountdisk|eject)", w) for w in words)
     verb = next((w for w in words if w not in ("apfs", "cs", "ar", "coresorage")), words[0])
-    _change(em, "diskutil", verb, destructive, ops[-1] if ops else None)
+    _change(em, "diskutil", verb, destructive, ops[-1] if ops else None, disk=True)
 
 
 @register("tmutil")
