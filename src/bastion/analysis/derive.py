@@ -14,6 +14,7 @@ reason to `opaque_reasons` and sets `opaque: true` on the action.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from bastion.analysis.emit import Context, Emitter
@@ -25,6 +26,7 @@ MAX_ARGV_FACT = 64
 MAX_PROGRAMS = 32
 
 
+@lru_cache(maxsize=4096)
 def _handler(program: str) -> Any:
     from bastion.analysis.programs import HANDLERS
 

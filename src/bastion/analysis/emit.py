@@ -38,13 +38,19 @@ _SECRET_OPTIONS = frozenset(
     }
 )  # fmt: skip
 _SECRET_ASSIGN = ("PASSWORD", "TOKEN", "SECRET", "KEY", "CREDENTIAL", "AUTH", "PASS")
+_SECRET_HINTS = _SECRET_OPTIONS
+_MYSQL = frozenset({"mysql", "mysqldump", "mysqladmin", "mariadb"})
 
 
 def display(words: "tuple[Word, ...] | list[Word]", limit: int = ORIGIN_CHARS) -> str:
     """A short, credential-free rendering of a command for origins and explanations."""
+    texts = [w.text for w in words]
+    plain = " ".join(texts)
+    if len(plain) <= limit and not (_SECRET_HINTS & set(texts)) and "=" not in plain and "@" not in plain and " " not in "".join(texts) and "" not in texts and not (texts and texts[0] in _MYSQL):
+        return plain  # nothing to hide or quote: the common case
     out: list[str] = []
     hide_next = False
-    mysql = bool(words) and words[0].text in ("mysql", "mysqldump", "mysqladmin", "mariadb")
+    mysql = bool(words) and words[0].text in _MYSQL
     for w in words:
         t = w.text
         if hide_next:
@@ -97,7 +103,7 @@ class Context:
         self.summary: dict[str, Any] = {}
 
     def add(self, capability: str, target: str | None, facts: dict[str, Any], args: dict[str, Any], origin: str) -> None:
-        key = (capability, target, tuple(sorted((k, repr(v)) for k, v in facts.items())))
+        key = (capability, target, origin)
         if key in self.seen:
             return
         if len(self.derived) >= MAX_DERIVED:

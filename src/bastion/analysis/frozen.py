@@ -34,14 +34,18 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         return self
 
 
+_SCALARS = (str, int, bool, float, type(None))
+
+
 def freeze(value: Any) -> Any:
     """Recursively turn dicts into FrozenDicts and lists/sets into tuples."""
-    if isinstance(value, FrozenDict):
+    t = type(value)
+    if t in _SCALARS or t is FrozenDict:
         return value
-    if isinstance(value, Mapping):
-        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return tuple(freeze(v) for v in value)
+    if t is dict or isinstance(value, Mapping):
+        return FrozenDict({k if type(k) is str else str(k): (v if type(v) in _SCALARS else freeze(v)) for k, v in value.items()})
+    if t in (list, tuple, set, frozenset):
+        return tuple(v if type(v) in _SCALARS else freeze(v) for v in value)
     return value
 
 

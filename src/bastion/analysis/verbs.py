@@ -17,6 +17,7 @@ A rule can then say "a destructive sub-command of any CLI needs approval" once.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 DESTRUCTIVE = frozenset(
     {
@@ -87,20 +88,28 @@ WEAK = frozenset(
 _PREFIX_VERBS = ("delete", "destroy", "purge", "drop", "remove", "truncate", "wipe", "flush")
 
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_SEPARATORS = re.compile(r"[-_:./]")
 _WORDLIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_:.][A-Za-z0-9]+)*\Z")
 
 
-def tokens(word: str) -> list[str]:
-    """`purge-queue` -> [purge, queue]; `deleteVolume` -> [delete, volume]; `db:drop` -> [db, drop]."""
+@lru_cache(maxsize=8192)
+def _tokens(word: str) -> tuple[str, ...]:
     out: list[str] = []
-    for part in re.split(r"[-_:./]", word):
+    for part in _SEPARATORS.split(word):
         if not part:
             continue
         if part.islower() or part.isupper() or part.isdigit():
             out.append(part.lower())
         else:
             out.extend(m.lower() for m in _CAMEL.findall(part))
-    return out
+    return tuple(out)
+
+
+def tokens(word: str) -> list[str]:
+    """`purge-queue` -> [purge, queue]; `deleteVolume` -> [delete, volume]; `db:drop` -> [db, drop]."""
+    if len(word) > 256:
+        word = word[:256]
+    return list(_tokens(word))
 
 
 def is_wordlike(word: str) -> bool:
@@ -136,6 +145,7 @@ def _verb_of(tok: str) -> str:
     return next((p for p in _PREFIX_VERBS if tok.startswith(p)), tok)
 
 
+@lru_cache(maxsize=8192)
 def classify_word(word: str) -> tuple[str | None, str | None]:
     """The verb of one word: its first strong verb token, else its first weak one.
 
