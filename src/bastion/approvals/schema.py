@@ -40,6 +40,7 @@ register(
     """CREATE TABLE bastion_approval_votes (
         approval_id TEXT NOT NULL,
         approver TEXT NOT NULL,
+        n {int64} NOT NULL,
         vote TEXT NOT NULL,
         reason TEXT NOT NULL,
         scope TEXT NOT NULL,

@@ -144,7 +144,7 @@ class ApprovalService:
 
     def _votes(self, r: Any, approval_id: str) -> list[Vote]:
         rows = r.execute(
-            "SELECT approver, vote, reason, scope, until_ms, ts_ms FROM bastion_approval_votes WHERE approval_id = ? ORDER BY ts_ms, approver",
+            "SELECT approver, vote, reason, scope, until_ms, ts_ms FROM bastion_approval_votes WHERE approval_id = ? ORDER BY n",
             (approval_id,),
         )
         return [Vote(a, v, why, s, from_ms(u), from_ms(t) or 0.0) for a, v, why, s, u, t in rows]
@@ -334,8 +334,8 @@ class ApprovalService:
                                              "refusal": exc.code, "why": str(exc)}, actor=approver)
             else:
                 t.execute(
-                    "INSERT INTO bastion_approval_votes (approval_id, approver, vote, reason, scope, until_ms, ts_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (req.id, who, vote, text, scope, None if until is None else ms(until), ms(now)),
+                    "INSERT INTO bastion_approval_votes (approval_id, approver, n, vote, reason, scope, until_ms, ts_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (req.id, who, len(req.votes) + 1, vote, text, scope, None if until is None else ms(until), ms(now)),
                 )
                 req.votes.append(Vote(who, vote, text, scope, until, now))
                 base = self._event_base(req)

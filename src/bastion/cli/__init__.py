@@ -21,6 +21,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("bastion.cli.audit", "audit"),
     ("bastion.cli.hook", "hook"),
     ("bastion.cli.mcp_proxy", "mcp_proxy"),
+    ("bastion.cli.approvals", "approvals"),
+    ("bastion.cli.policy", "policy"),  # also adds "templates enable|fork"
 ]
 
 
