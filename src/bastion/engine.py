@@ -122,6 +122,7 @@ class Engine:
         store: Any = None,
         stages: Sequence[Any] = (),
         check_examples: bool = True,
+        state: Any = "memory",
     ) -> None:
         self._sources = list(sources) if sources is not None else None
         self._analyzer = analyzer if analyzer is not None else default_analyzer()
@@ -143,6 +144,16 @@ class Engine:
             audit = AuditWriter(store)
         self._audit = audit
         self._stages: list[Any] = []
+        self._state_view: Callable[[EvalContext], Any] | None = None
+        #: session state (bastion.state.StateStage: sessions, escalation, rate limits, budgets,
+        #: sequence rules, sub-agents, plans); `state=` takes "memory" (default), a SQLite path,
+        #: "redis://...", a backend or a stage; None turns it off (stateful policies then fail to load)
+        self.state: Any = None
+        if state is not None:
+            from bastion.state import state_stage
+
+            self.state = state_stage(state, self)
+            self.add_stage(self.state)
         for stage in stages:
             self.add_stage(stage)
         self._compiled: CompiledPolicySet = self._build()
@@ -182,6 +193,8 @@ class Engine:
             finally:
                 self._loaded = saved
         compiled = compile_policies(self._effective_policies(), disabled=self._disabled)
+        if compiled.needs_state and self.state is None:
+            raise PolicyError([Problem("(policies)", None, None, None, "these policies use session state (rate_limit, budget, session.did, escalation, sub_agents or plans) but the engine has none (state=None)")])
         if self._check_examples:
             from bastion.examples import check_rule_examples
 
@@ -239,6 +252,9 @@ class Engine:
         if not (hasattr(stage, "before") or hasattr(stage, "after")):
             raise TypeError("a stage needs a before() or an after() method")
         self._stages.append(stage)
+        view = getattr(stage, "state_view", None)  # state_view(ctx) -> what stateful conditions read as ctx.state
+        if view is not None and self._state_view is None:
+            self._state_view = view
 
     def new_decision(self, action: Action, now: float, effect: Effect, reason: str, **fields: Any) -> Decision:
         """A decision made by a stage rather than by rules (e.g. a terminated session)."""
@@ -259,16 +275,20 @@ class Engine:
     def decide_many(self, actions: Iterable[Action | Mapping[str, Any]]) -> list[Decision]:
         return [self.decide(a) for a in actions]
 
-    def explain(self, action: Action | Mapping[str, Any]) -> "Explanation":
+    def explain(self, action: Action | Mapping[str, Any], *, now: float | None = None) -> "Explanation":
         """Decide `action` and keep the trace: every subject analysed and how each was decided.
 
         Like decide() but does not record or run violation hooks: explaining is not acting.
+        Stages with a `preview(engine, decision, action, now)` method show what they would
+        do (a terminated session, a rate limit) without changing any state.
         """
         action = coerce_action(action)
         compiled = self._compiled
-        now = self._clock()
+        now = self._clock() if now is None else now
         ctx = EvalContext(now, action, self._secrets_summary)
         try:
+            if self._state_view is not None:
+                ctx.state = self._state_view(ctx)
             subjects = self._analyzer.analyze(action)
             results = []
             trace = []
@@ -282,6 +302,10 @@ class Engine:
                 trace.append(SubjectTrace(s, comb.effect, comb.default))
             final = max(comb.effect for _, comb in results)
             decision = self._build_decision(compiled, action, now, final, results)
+            for stage in self._stages:
+                preview = getattr(stage, "preview", None)
+                if preview is not None:
+                    decision = preview(self, decision, action, now) or decision
         except Exception as exc:
             return Explanation(self._failed(compiled, action, now, exc), [], compiled)
         return Explanation(decision, trace, compiled)
@@ -317,6 +341,8 @@ class Engine:
 
     def _decide(self, compiled: CompiledPolicySet, action: Action, now: float) -> Decision:
         ctx = EvalContext(now, action, self._secrets_summary)
+        if self._state_view is not None:
+            ctx.state = self._state_view(ctx)
         subjects = self._analyzer.analyze(action)
         default = compiled.default_effect
         if len(subjects) == 1:
@@ -464,6 +490,19 @@ class Engine:
                     decision.reason = f"audit log unavailable; failing closed ({type(exc).__name__}: {exc})"
                     decision.error = str(exc)
 
+    @property
+    def analyzer(self) -> Any:
+        """The analysis stage (action -> subjects), for stages that look at derived actions."""
+        return self._analyzer
+
+    def record_usage(self, **usage: Any) -> None:
+        """Add usage (tokens, cost_usd, llm_calls, tool_calls, actions) to a session, agent
+        and team, for budgets: `record_usage(session="s-1", agent="a", cost_usd=0.12)`."""
+        if self.state is None:
+            raise RuntimeError("this engine has no session state (state=None)")
+        now = usage.pop("now", None)
+        self.state.record_usage(now=self._clock() if now is None else now, **usage)
+
     # ------------------------------------------------------------------ redaction
 
     def redact(self, value: Any) -> Any:
@@ -608,6 +647,12 @@ class Engine:
             self._watcher = None
         if self._audit is not None and hasattr(self._audit, "close"):
             self._audit.close()
+        for stage in self._stages:
+            if hasattr(stage, "close"):
+                try:
+                    stage.close()
+                except Exception:
+                    log.exception("stage close failed")
 
     def __enter__(self) -> "Engine":
         return self

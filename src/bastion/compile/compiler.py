@@ -63,6 +63,8 @@ class CompiledRule:
 
     reason_text: str = ""
     obligations: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: what the rule needs from session state (bastion.state.conditions.RuleState), or None
+    state: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.effective_severity = self.severity or DEFAULT_SEVERITY[self.effect]
@@ -177,6 +179,10 @@ class CompiledPolicySet:
         self._buckets: dict[str, Bucket] = {}
         self._lock = threading.Lock()
         self.uses_secrets = any(r.uses_secrets for r in rules)
+        #: rules or policy-level settings that only work with session state (bastion.state)
+        self.needs_state = any(r.state is not None for r in rules) or any(
+            getattr(lp.doc, k) is not None for lp in policies for k in ("escalation", "sub_agents", "plans")
+        )
         # defaults: the most specific layer that declares one (most restrictive within it)
         self.default_effect: Effect = Effect.DENY
         self.default_policy: str | None = None
@@ -311,6 +317,8 @@ def compile_rule(src: RuleSource, order: int, policy_index: int, lp: LoadedPolic
             problems.append(src.problem(("match", "capability"), str(exc)))
     target_patterns = None
     checks: list[Check] = []
+    did = [c.stateful for c in conditions if c.stateful is not None]
+    unless_did: list[Any] = []
     for cond in conditions:
         if cond.field == "target" and cond.target_patterns and target_patterns is None:
             target_patterns = cond.target_patterns
@@ -323,6 +331,7 @@ def compile_rule(src: RuleSource, order: int, policy_index: int, lp: LoadedPolic
             sub = ("unless", j) if isinstance(rule.unless, list) else ("unless",)
             conds, cap, sec = _compile_block(block, src, sub, problems, for_match=False)
             uses_secrets = uses_secrets or sec
+            unless_did.extend(c.stateful for c in conds if c.stateful is not None)
             if not conds:
                 problems.append(src.problem(sub, "an empty unless block would exclude everything"))
             unless_blocks.append(tuple(c.check for c in conds))
@@ -333,6 +342,9 @@ def compile_rule(src: RuleSource, order: int, policy_index: int, lp: LoadedPolic
         except CelError as exc:
             problems.append(src.problem(("when",), str(exc)))
         uses_secrets = uses_secrets or "secrets" in rule.when
+    state = None
+    if did or unless_did or rule.rate_limit is not None or rule.budget is not None:
+        state = _rule_state(rule, did, unless_did, checks, src, problems)
     if len(problems) > n_before:
         return None
     return CompiledRule(
@@ -361,7 +373,24 @@ def compile_rule(src: RuleSource, order: int, policy_index: int, lp: LoadedPolic
         metadata=rule.metadata,
         src=src,
         uses_secrets=uses_secrets,
+        state=state,
     )
+
+
+def _rule_state(rule: Any, did: list[Any], unless_did: list[Any], checks: list[Check], src: RuleSource, problems: list[Problem]) -> Any:
+    """The rule's stateful parts (bastion.state.conditions); a budget becomes its last check."""
+    from bastion.state.conditions import RuleState, compile_budget, compile_rate_limit
+
+    state = RuleState(did=tuple(did), unless_did=tuple(unless_did))
+    if rule.budget is not None:
+        state.budget, check = compile_budget(rule.budget)
+        checks.append(check)
+    if rule.rate_limit is not None:
+        try:
+            state.rate_limit = compile_rate_limit(rule.rate_limit)
+        except MatcherError as exc:
+            problems.append(src.problem(("rate_limit",) + tuple(exc.path), str(exc)))
+    return state
 
 
 def compile_policies(policies: list[LoadedPolicy], *, disabled: set[tuple[str, str]] | None = None) -> CompiledPolicySet:

@@ -295,9 +295,15 @@ class Condition:
     check: Check
     #: the condition is exactly "target matches any of these patterns" (indexable)
     target_patterns: list[Pattern] | None = None
+    #: what a stateful condition (`session.did`) asks of session state (bastion.state.conditions)
+    stateful: Any = None
 
 
 def compile_condition(field_name: str, spec: Any, where: tuple[Any, ...]) -> Condition:
+    if field_name == "session.did":
+        from bastion.state.conditions import compile_did
+
+        return compile_did(spec, where)
     if field_name == "time":
         from bastion.compile.timewindow import compile_time_window
 

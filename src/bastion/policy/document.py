@@ -65,6 +65,156 @@ class Examples(BaseModel):
     no_match: list[dict[str, Any]] = Field(default_factory=list)
 
 
+# --------------------------------------------------------------------------- stateful controls
+# (docs/state.md: rate limits, budgets, escalation, sub-agents, plans)
+
+#: policy-level settings a policy inherits through `extends` unless it sets its own
+INHERITED_SETTINGS = ("escalation", "sub_agents", "plans")
+
+#: meters a budget may limit; `time` is the session's age (wall-clock since its first action)
+BUDGET_METERS = ("tokens", "cost_usd", "llm_calls", "tool_calls", "actions", "time")
+
+
+class RateLimit(BaseModel):
+    """`rate_limit: {max, per, key, on_exceed}`: at most `max` matching actions per `per`
+    for each value of `key`; beyond that the decision is at least `on_exceed`."""
+
+    model_config = _STRICT
+    max: int = Field(ge=1, le=1_000_000)
+    per: float
+    #: agent, session, team, owner, role, capability, or any field (target, args.host, ...);
+    #: a list combines them (one window per combination)
+    key: list[str] = Field(default_factory=lambda: ["session"])
+    on_exceed: Effect = Effect.DENY
+
+    @field_validator("per", mode="before")
+    @classmethod
+    def _per(cls, v: Any) -> float:
+        seconds = parse_duration(v)
+        if seconds <= 0:
+            raise ValueError("per must be a positive duration such as '1m' or '1h'")
+        return seconds
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, str) else v
+        if isinstance(v, list) and not v:
+            raise ValueError("key needs at least one name (agent, session, team, owner, capability or a field)")
+        return v
+
+    @field_validator("on_exceed", mode="before")
+    @classmethod
+    def _on_exceed(cls, v: Any) -> Effect:
+        return _effect(v)
+
+
+class Budget(BaseModel):
+    """`budget: {cost_usd: 5, per: session}`: the rule applies once the usage of its scope,
+    this action included, is above any of the limits given."""
+
+    model_config = _STRICT
+    per: Literal["session", "agent", "team"] = "session"
+    tokens: float | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0)
+    llm_calls: int | None = Field(default=None, ge=0)
+    tool_calls: int | None = Field(default=None, ge=0)
+    actions: int | None = Field(default=None, ge=0)
+    time: float | None = None
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> "Budget":
+        if all(getattr(self, m) is None for m in BUDGET_METERS):
+            raise ValueError(f"a budget needs at least one limit: {', '.join(BUDGET_METERS)}")
+        if self.time is not None and self.per != "session":
+            raise ValueError("a time budget is the age of a session: use per: session")
+        return self
+
+    def limits(self) -> dict[str, float]:
+        return {m: float(getattr(self, m)) for m in BUDGET_METERS if getattr(self, m) is not None}
+
+
+def _thresholds(v: Any) -> Any:
+    """{alert: 3, terminate: 5}: effect -> count; keys may be effect aliases."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("thresholds map an effect to a count, e.g. {alert: 3, terminate: 5}")
+    out: dict[str, int] = {}
+    for k, n in v.items():
+        effect = _effect(k)
+        if effect <= Effect.LOG_ONLY:
+            raise ValueError(f"an escalation must raise an alert or restrict more, not {effect.label}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"the count for {effect.label} must be a positive integer")
+        out[effect.label] = n
+    return out
+
+
+class Escalation(BaseModel):
+    """Policy-level: within `window`, the Nth denial (or alert) of a session applies an effect."""
+
+    model_config = _STRICT
+    window: float = 600.0
+    #: decisions of deny or terminate counted in the window -> {effect: count}
+    denials: dict[str, int] = Field(default_factory=dict)
+    #: decisions of alert counted in the window -> {effect: count}
+    alerts: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> float:
+        seconds = parse_duration(v)
+        if seconds <= 0:
+            raise ValueError("window must be a positive duration such as '10m'")
+        return seconds
+
+    @field_validator("denials", "alerts", mode="before")
+    @classmethod
+    def _counts(cls, v: Any) -> Any:
+        return _thresholds(v)
+
+    @model_validator(mode="after")
+    def _some(self) -> "Escalation":
+        if not self.denials and not self.alerts:
+            raise ValueError("escalation needs denials or alerts thresholds, e.g. denials: {alert: 3, terminate: 5}")
+        return self
+
+
+class SubAgents(BaseModel):
+    """Policy-level: how deep agents may delegate (`agent.spawn`)."""
+
+    model_config = _STRICT
+    #: the deepest a spawned session may be (a top-level session has depth 0)
+    max_depth: int | None = Field(default=None, ge=0, le=64)
+
+
+class Plans(BaseModel):
+    """Policy-level constraints on `plan.submit`, on top of each step's own decision."""
+
+    model_config = _STRICT
+    max_steps: int | None = Field(default=None, ge=0)
+    max_writes: int | None = Field(default=None, ge=0)
+    on_exceed: Effect = Effect.REQUIRE_APPROVAL
+    #: capability globs that count as writes (default: docs/state.md)
+    writes: list[str] | None = None
+
+    @field_validator("on_exceed", mode="before")
+    @classmethod
+    def _on_exceed(cls, v: Any) -> Effect:
+        return _effect(v)
+
+    @field_validator("writes", mode="before")
+    @classmethod
+    def _writes(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
 class Rule(BaseModel):
     model_config = _STRICT
 
@@ -84,6 +234,8 @@ class Rule(BaseModel):
     expires: datetime | None = None
     enabled: bool = True
     examples: Examples | None = None
+    rate_limit: RateLimit | None = None
+    budget: Budget | None = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -180,6 +332,9 @@ class Policy(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
     secrets: SecretsConfig | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    escalation: Escalation | None = None
+    sub_agents: SubAgents | None = None
+    plans: Plans | None = None
 
     @field_validator("policy", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from bastion.errors import PolicyError, Problem, format_loc
 from bastion.model import Effect
-from bastion.policy.document import Policy, Rule, SecretsConfig
+from bastion.policy.document import INHERITED_SETTINGS, Policy, Rule, SecretsConfig
 from bastion.policy.vocabulary import is_known_field, suggest_field
 from bastion.policy.yamlpos import Positions, load_documents, position
 
@@ -285,6 +285,7 @@ class _Resolver:
         defaults: Effect | None = None
         secrets: SecretsConfig | None = None
         parents: list[str] = []
+        inherited: dict[str, Any] = {}  # policy-level settings (escalation, ...) from parents
         for i, ref in enumerate(doc.extends):
             line, col = position(positions, ("extends", i))
             parent_file = self._parent_file(ref, file)
@@ -309,6 +310,7 @@ class _Resolver:
                 defaults = parent.defaults
             if parent.secrets is not None:
                 secrets = _merge_secrets(secrets, parent.secrets)
+            inherited.update({k: getattr(parent.doc, k) for k in INHERITED_SETTINGS if getattr(parent.doc, k) is not None})
         own = {r.id for r in doc.rules}
         rules = [r for r in rules if r.rule.id not in own]
         rules.extend(RuleSource(r, file, positions, ("rules", i)) for i, r in enumerate(doc.rules))
@@ -316,6 +318,9 @@ class _Resolver:
             defaults = doc.defaults
         if doc.secrets is not None:
             secrets = _merge_secrets(secrets, doc.secrets)
+        missing = {k: v for k, v in inherited.items() if getattr(doc, k) is None}
+        if missing:
+            doc = doc.model_copy(update=missing)
         loaded = LoadedPolicy(doc, file, positions, rules, defaults, secrets, parents)
         self.done[file] = loaded
         return loaded

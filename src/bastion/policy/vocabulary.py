@@ -31,6 +31,7 @@ FIXED_FIELDS: dict[str, str] = {
     "secrets.kinds": "kinds of secrets detected anywhere in the action",
     "secrets.count": "how many secrets were detected in the action",
     "derived": "true for an action derived by analysis (e.g. the file a shell command reads)",
+    "session.did": "something this session did before (docs/state.md): a match block, or {action, within, at_least}",
 }
 
 #: Fields under which any dotted sub-path is allowed.
