@@ -14,11 +14,17 @@ blocks the call: the hook never fails open.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import socket
 import sys
+
+# The hot path imports only C modules: `json`, `socket` and `hashlib` would pull in `re`
+# and `enum` and double the start-up time. The wire format is therefore plain bytes.
+import _socket
+
+try:
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover - a Python without the builtin module
+    from hashlib import sha256 as _sha256
 
 #: files whose change means the daemon runs stale code and must not be reused
 _CODE_FILES = (
@@ -98,39 +104,56 @@ def socket_dir() -> str:
     except FileExistsError:
         pass
     st = os.lstat(base)
-    import stat as _stat
-
-    if not _stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+    if (st.st_mode & 0o170000) != 0o040000 or st.st_uid != os.geteuid() or st.st_mode & 0o077:
         raise PermissionError(f"{base} is not a private directory of this user")
     return base
 
 
 def socket_path(fwd: list[str]) -> str:
-    key = json.dumps([sys.executable, os.getcwd(), fwd, [os.environ.get(k) for k in _ENV], _stamp()])
-    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    key = repr((sys.executable, os.getcwd(), fwd, [os.environ.get(k) for k in _ENV], _stamp()))
+    digest = _sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
     return os.path.join(socket_dir(), f"hook-{digest}.sock")
 
 
+#: request: MAGIC, flags, newline, then the hook input until end of stream
+MAGIC = b"BASTION-HOOK/1"
+
+
+def encode_reply(stdout: str | None, stderr: str, exit_code: int) -> bytes:
+    """`EXIT STDOUT_LEN STDERR_LEN\n` + stdout + stderr (UTF-8); STDOUT_LEN -1 = no output."""
+    out = b"" if stdout is None else stdout.encode("utf-8")
+    err = stderr.encode("utf-8")
+    return b"%d %d %d\n" % (exit_code, -1 if stdout is None else len(out), len(err)) + out + err
+
+
+def decode_reply(data: bytes) -> dict:
+    head, sep, body = data.partition(b"\n")
+    parts = head.split()
+    if not sep or len(parts) != 3:
+        raise ValueError("malformed reply from the hook daemon")
+    code, n_out, n_err = (int(p) for p in parts)
+    if len(body) != max(n_out, 0) + n_err:
+        raise ValueError("truncated reply from the hook daemon")
+    out = None if n_out < 0 else body[:n_out].decode("utf-8")
+    return {"stdout": out, "stderr": body[max(n_out, 0):].decode("utf-8"), "exit": code}
+
+
 def _request(path: str, message: bytes, timeout: float) -> dict:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.settimeout(timeout)
         s.connect(path)
         s.sendall(message)
+        s.shutdown(_socket.SHUT_WR)
         chunks = []
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
             chunks.append(chunk)
-            if chunk.endswith(b"\n"):
-                break
     finally:
         s.close()
-    reply = json.loads(b"".join(chunks))
-    if not isinstance(reply, dict) or "exit" not in reply:
-        raise ValueError("malformed reply from the hook daemon")
-    return reply
+    return decode_reply(b"".join(chunks))
 
 
 def _spawn(path: str, fwd: list[str]) -> object:
@@ -151,7 +174,7 @@ def via_daemon(raw: bytes, opts: dict) -> dict:
 
     fwd = forward_args(opts)
     path = socket_path(fwd)
-    message = json.dumps({"input": raw.decode("utf-8", "replace"), "passthrough_allow": opts["passthrough_allow"]}).encode() + b"\n"
+    message = MAGIC + (b" passthrough-allow" if opts["passthrough_allow"] else b"") + b"\n" + raw
     try:
         return _request(path, message, REQUEST_TIMEOUT)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -180,7 +203,7 @@ def oneshot(raw: bytes, opts: dict) -> dict:
     r = subprocess.run([sys.executable, "-P", "-m", "bastion.integrations.hook_server", "--oneshot", *args], input=raw, capture_output=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit status {r.returncode}")
-    return json.loads(r.stdout)
+    return decode_reply(r.stdout)
 
 
 def run(argv: list[str], raw: bytes) -> dict:
@@ -190,7 +213,7 @@ def run(argv: list[str], raw: bytes) -> dict:
     except UsageError as exc:
         return {"stdout": None, "stderr": f"Bastion: {exc}\n", "exit": 2}
     errors = []
-    if not opts["no_daemon"] and hasattr(socket, "AF_UNIX"):
+    if not opts["no_daemon"] and hasattr(_socket, "AF_UNIX"):
         try:
             return via_daemon(raw, opts)
         except Exception as exc:  # fall back to a one-shot decision

@@ -1,9 +1,9 @@
 """The Claude Code hook's daemon: keeps the compiled policy warm for `hook_client`.
 
 One daemon per (project directory, policies, code version), listening on a Unix socket
-in a directory only its user can open. Each request is one JSON line
-`{"input": <PreToolUse JSON text>, "passthrough_allow": bool}`; each reply one JSON line
-`{"stdout", "stderr", "exit"}`. Policy, configuration and tool-map files are checked
+in a directory only its user can open. Each request is a header line
+(`hook_client.MAGIC` and flags) followed by the PreToolUse JSON until end of stream; each
+reply is `EXIT STDOUT_LEN STDERR_LEN` and the two texts (`hook_client.encode_reply`). Policy, configuration and tool-map files are checked
 for changes before every decision (a few `stat` calls) and recompiled when they change;
 a policy that no longer compiles blocks every call with its error until it is fixed.
 The daemon exits after `BASTION_HOOK_IDLE` seconds without requests (default 900).
@@ -14,7 +14,6 @@ The daemon exits after `BASTION_HOOK_IDLE` seconds without requests (default 900
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import socketserver
@@ -25,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bastion.integrations.claude_code import HookResult, block, build_enforcer, handle
+from bastion.integrations.hook_client import MAGIC, encode_reply
 
 log = logging.getLogger("bastion.hook")
+#: the largest hook input accepted (Claude Code sends tool inputs, e.g. a file to write)
+MAX_INPUT = 64 * 1024 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,15 +142,16 @@ class _Handler(socketserver.StreamRequestHandler):
         server: _Server = self.server  # type: ignore[assignment]
         server.touch()
         try:
-            line = self.rfile.readline(16 * 1024 * 1024)
-            req = json.loads(line)
-            raw = req["input"]
-            if not isinstance(raw, str):
-                raise ValueError("input must be a string")
-            result = server.decider.decide(raw, bool(req.get("passthrough_allow")))
+            header = self.rfile.readline(1024).split()
+            if not header or header[0] != MAGIC:
+                raise ValueError("not a hook request")
+            raw = self.rfile.read(MAX_INPUT + 1)
+            if len(raw) > MAX_INPUT:
+                raise ValueError("hook input too large")
+            result = server.decider.decide(raw.decode("utf-8", "replace"), b"passthrough-allow" in header[1:])
         except Exception as exc:
             result = block(f"the hook daemon could not read the request ({type(exc).__name__}); blocking the call")
-        self.wfile.write(json.dumps(result.to_dict()).encode("utf-8") + b"\n")
+        self.wfile.write(encode_reply(result.stdout, result.stderr, result.exit_code))
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             result = decider.decide(raw, args.passthrough_allow)
         finally:
             decider.close()
-        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+        sys.stdout.buffer.write(encode_reply(result.stdout, result.stderr, result.exit_code))
         return 0
     if not args.socket:
         print("--serve needs --socket", file=sys.stderr)
