@@ -19,6 +19,8 @@ to redact, ``key`` the assigned name (see spec.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bastion.secrets.spec import DetectorSpec
 
 # Right-hand boundary for tokens whose alphabet includes "-": RE2 has no look-ahead,
@@ -29,25 +31,27 @@ _START_B64 = r"(?:^|[^A-Za-z0-9+/=_\-])"
 
 # Names that mark a credential, written loosely for the pattern pre-filter; the Python
 # check `validate.is_secret_key` decides precisely.
-_KEYWORDISH = r"(?:pass|pwd|secret|token|key|cred|auth|pat\b|bearer|sig)"
+_KEYWORDISH = r"(?i:pass|pwd|secret|token|key|cred|auth|pat\b|bearer|sig)"
 _KEY = r"[A-Za-z0-9_$@.\-]*" + _KEYWORDISH + r"[A-Za-z0-9_.\-]*"
 
 # Assignment operators across languages: = := ::= :::= ?= += .= => : == != === !== <-
-_OP = r"\s*(?:::?:?=|\?=|\+=|\.=|=>|!==?|===?|<-|=|:)\s*"
+_OP = r"(?P<op>[ \t]*(?:::?:?=|\?=|\+=|\.=|=>|!==?|===?|<-|=|:)[ \t]*)"
+# an optional type between a name and its operator: Go "var k string =", Python "k: str =", TS "k: string ="
+_TYPE = r"(?:[ \t]*:?[ \t]*(?:string|String|str|&str|&'static str|\[\]byte|CharSequence)\b)?"
 
 # A value: double-, single-, back-quoted, escaped-quoted (inside a JSON string) or bare.
 _VALUE = (
     r"(?:\\\"(?P<secret4>[^\"\\\r\n]{1,500})\\\""
     r"|\"(?P<secret>[^\"\r\n]{1,500})\""
     r"|'(?P<secret2>[^'\r\n]{1,500})'"
-    r"|`(?P<secret3>[^`\r\n]{1,500})`"
+    r"|`(?P<secret_tick>[^`\r\n]{1,500})`"
     r"|(?P<secret_bare>[^\s\"'`,;&<>(){}\[\]\\|]{1,500}))"
 )
 _QVALUE = (
     r"(?:\\\"(?P<secret4>[^\"\\\r\n]{1,500})\\\""
     r"|\"(?P<secret>[^\"\r\n]{1,500})\""
     r"|'(?P<secret2>[^'\r\n]{1,500})'"
-    r"|`(?P<secret3>[^`\r\n]{1,500})`)"
+    r"|`(?P<secret_tick>[^`\r\n]{1,500})`)"
 )
 
 
@@ -66,6 +70,9 @@ def _b64_of(text: str) -> tuple[str, ...]:
 
 
 _B64_PRIVATE_KEY = "|".join(_b64_of("PRIVATE KEY"))
+# exactly 40 base64 characters, at least one of them "/" or "+" (so hex digests never match):
+# one alternative per position of the first "/" or "+"
+_FORTY_WITH_SLASH = "(?:" + "|".join(f"[A-Za-z0-9]{{{k}}}[/+][A-Za-z0-9/+]{{{39 - k}}}" for k in range(40)) + ")"
 
 D = DetectorSpec
 
@@ -82,7 +89,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "private_key_header",
-        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?P<secret>(?:(?:\r?\n|\\r\\n|\\n|[ \t\"'+,])+[A-Za-z0-9+/=:\-]{8,}(?: [A-Za-z0-9+/=:\-]+)*)*)",
+        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?P<secret>(?:(?:\r?\n|\\r\\n|\\n|[ \t\"'+,])+[A-Za-z0-9+/=:\-]{8,}(?: [A-Za-z0-9+/=:\-]+)*)+|(?:\r?\n|\\n)[^\-\r\n\\][^\r\n\\]{2,100})",
         "A private key header whose END line is missing (truncated or split); redacts the header and the body lines that follow",
         kind="private_key",
         severity="critical",
@@ -125,12 +132,12 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "aws_secret_key_bare",
-        r"(?:^|[^A-Za-z0-9/+=_.\-])(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=_.\-]|$)",
+        r"(?:^|[^A-Za-z0-9/+=_.\-])(?P<secret>" + _FORTY_WITH_SLASH + r")(?:[^A-Za-z0-9/+=_.\-]|$)",
         "A 40-character base64 value shaped like an AWS secret key, even without a name",
         kind="aws_secret_key",
-        keywords=("aws", "secret", "key"),
         min_entropy=4.2,
-        validators=("mixed_charset", "has_slash_or_plus", "not_path"),
+        min_length=40,
+        validators=("mixed_charset", "length_40", "not_path"),
         severity="medium",
         priority=30,
     ),
@@ -473,7 +480,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "sonar_login",
-        r"(?i)(?P<key>sonar[._\-]?(?:login|token|api[._\-]?key))[\"']?" + _OP + r"[\"']?(?P<secret>[A-Za-z0-9_]{32,64})\b",
+        r"(?i)(?P<key>sonar[._\-]?(?:login|token|api[._\-]?key))[\"']?(?:" + _OP + r"|[ \t]*,[ \t]*)[\"']?(?P<secret>[A-Za-z0-9_]{32,64})\b",
         "SonarQube token passed as sonar.login",
         kind="sonar_token",
         key_check=False,
@@ -550,11 +557,11 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     # ------------------------------------------------------------------ messaging and collaboration
     D(
         "slack_token",
-        r"\b(?P<secret>xox[abposr]-(?:\d-)?\d{6,}-(?:\d+-){0,3}[0-9A-Za-z]{8,64}"
+        r"\b(?P<secret>xox[abposre]-(?:\d-)?\d{6,}-(?:\d+-){0,3}[0-9A-Za-z]{8,64}"
         r"|xoxe\.xox[bp]-\d-[A-Za-z0-9]{60,}"
         r"|xoxe-\d-[A-Za-z0-9]{60,}"
         r"|xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]{20,}"
-        r"|xapp-\d{6,}-[A-Za-z0-9/+]{20,})\b",
+        r"|xapp-\d{6,}-[A-Za-z0-9/+]{20,})" + _END,
         "Slack bot, user, app, workspace, refresh and configuration tokens",
         min_entropy=2.5,
         priority=85,
@@ -733,8 +740,9 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "sentry_token",
-        r"\b(?P<secret>sntrys_eyJ[A-Za-z0-9+/=_\-]{50,}|sntryu_[a-f0-9]{64})",
+        r"\b(?P<secret>sntrys_eyJ[A-Za-z0-9+/=_\-]{50,}|sntryu_[a-f0-9]{64}\b)",
         "Sentry organization or user auth token",
+        min_entropy=3.0,
         priority=80,
     ),
     D(
@@ -769,6 +777,30 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         r"(?i)(?:kagi[\w\-]*key[\"']?" + _OP + r"[\"']?|kagi\.com/[\w/]*\?(?:[\w=&]*&)?token=)(?P<secret>[A-Za-z0-9_\-]{11}\.[A-Za-z0-9_\-]{30,50})" + _END,
         "Kagi API key",
         priority=80,
+    ),
+    D(
+        "sumologic_access_id",
+        r"(?i)(?P<key>sumo(?:logic)?[\w.\-]{0,20}?access[_.\-]?id)[\"']?" + _OP + r"[\"']?(?P<secret>su[A-Za-z0-9]{12})\b",
+        "Sumo Logic access id (its access key is caught as a generic access key)",
+        kind="sumologic_key",
+        key_check=False,
+        validators=("has_digit",),
+        priority=75,
+    ),
+    D(
+        "cloudant_password",
+        r"(?i)(?P<key>\bcl(?:ou|oudant)?[_\-]?(?:api[_\-]?)?(?:pw|pass|password|key|pwd))[\"']?" + _OP + r"[\"']?(?P<secret>[0-9a-z]{24}|[0-9a-f]{64})\b",
+        "IBM Cloudant password or API key",
+        kind="cloudant_key",
+        key_check=False,
+        priority=70,
+    ),
+    D(
+        "cloudant_url",
+        r"https?://[\w\-]+:(?P<secret>[0-9a-z]{24}|[0-9a-f]{64})@[\w\-]+\.cloudant\.com",
+        "IBM Cloudant credentials in a URL",
+        kind="cloudant_key",
+        priority=85,
     ),
     D(
         "thingsboard_token",
@@ -989,7 +1021,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         r"|\$6\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}"
         r"|\$8\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
         r"|\$9\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
-        r"|\$krb5(?:asrep|tgs)\$\d+\$[^\s$]{1,256}\$[a-f0-9]{32}\$[a-f0-9]{64,})",
+        r"|\$krb5(?:asrep|tgs)\$\d+\$[^\s]{0,300}?[a-f0-9]{32}\$[a-f0-9]{64,})",
         "Password hashes (bcrypt, md5crypt, sha256crypt, sha512crypt, Cisco type 8/9, Kerberos AS-REP/TGS)",
         severity="medium",
         placeholder_check=False,
@@ -1056,7 +1088,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "cli_secret_flag",
-        r"(?:^|[\s\"'])--?(?P<key>[A-Za-z][A-Za-z0-9\-_]*" + _KEYWORDISH + r"[A-Za-z0-9\-_]*)(?:=|\s+)(?:\"(?P<secret>[^\"\r\n]{1,500})\"|'(?P<secret2>[^'\r\n]{1,500})'|(?P<secret_bare>[^\s'\"]{1,500}))",
+        r"(?:^|[\s\"'])--?(?P<key>(?:[A-Za-z][A-Za-z0-9\-_]*)?" + _KEYWORDISH + r"[A-Za-z0-9\-_]*)(?:=|\s+)(?:\"(?P<secret>[^\"\r\n]{1,500})\"|'(?P<secret2>[^'\r\n]{1,500})'|(?P<secret_bare>[^\s'\"]{1,500}))",
         "A secret passed as a command-line flag (--password=..., --token ..., -Password ...)",
         kind="cli_password",
         validators=("generic_value",),
@@ -1111,7 +1143,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     # ------------------------------------------------------------------ generic assignments
     D(
         "generic_assignment",
-        r"(?:\\\"|[\"'`\[]|\$|\b|^)(?P<key>" + _KEY + r")(?:\\\"|[\"'`\]])?" + _OP + _VALUE,
+        r"(?:\\\"|[\"'`\[]|\$|^|[^/A-Za-z0-9_$@.\-])(?P<key>" + _KEY + r")(?:\\\"|[\"'`\]])?" + _TYPE + _OP + _VALUE,
         "<name> = <literal> where the name says credential (password, token, api_key, secret, ...)",
         kind="generic_secret",
         validators=("generic_value",),
@@ -1122,12 +1154,12 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         r"[\"'](?P<key>" + _KEY + r")[\"']\s*,\s*" + _QVALUE,
         "(\"API_TOKEN\", \"literal\") argument pairs: setProperty, getenv defaults, dict literals",
         kind="generic_secret",
-        validators=("generic_value",),
+        validators=("generic_value", "random_token"),
         priority=40,
     ),
     D(
         "generic_spaced_quoted",
-        r"(?m)^[ \t]*(?P<key>[A-Za-z_][A-Za-z0-9_\-]*" + _KEYWORDISH + r"[A-Za-z0-9_\-]*)[ \t]+" + _QVALUE,
+        r"(?m)^[ \t]*(?P<key>(?:[A-Za-z_][A-Za-z0-9_\-]*)?" + _KEYWORDISH + r"[A-Za-z0-9_\-]*)[ \t]+" + _QVALUE,
         "name \"literal\" (Gradle, nginx and Apache style directives)",
         kind="generic_secret",
         validators=("generic_value",),
@@ -1135,10 +1167,72 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "generic_xml_element",
-        r"<(?P<key>[A-Za-z_][A-Za-z0-9_.\-:]*" + _KEYWORDISH + r"[A-Za-z0-9_.\-]*)>\s*(?P<secret>[^<>\s][^<>\r\n]{0,499}?)\s*</",
+        r"<(?P<key>(?:[A-Za-z_][A-Za-z0-9_.\-:]*)?" + _KEYWORDISH + r"[A-Za-z0-9_.\-]*)>\s*(?P<secret>[^<>\s][^<>\r\n]{0,499}?)\s*</",
         "<password>literal</password> and friends",
         kind="generic_secret",
         validators=("generic_value",),
         priority=40,
     ),
 )
+
+
+# --------------------------------------------------------------------------- windows and anchors
+#
+# Most detectors match within a line or a few: the scanner confirms them with RE2 only
+# on the lines around where Hyperscan saw them (`window` = the longest match, in bytes).
+# Patterns with an open-ended tail would make Hyperscan report every possible end, so
+# they get an `anchor`: a short pattern that fires once near the start of a match.
+
+_WHOLE_TEXT = {"private_key", "private_key_header", "putty_private_key"}
+_ASSIGN_ANCHOR = r"(?:\\\"|[\"'`\[]|\$|^|[^/A-Za-z0-9_$@.\-])" + _KEY + r"(?:\\\"|[\"'`\]])?" + _TYPE + _OP + r"[^\s]"
+_ANCHORS = {
+    "generic_assignment": _ASSIGN_ANCHOR,
+    "generic_quoted_pair": r"[\"']" + _KEY + r"[\"']\s*,\s*[\"'`]",
+    "generic_spaced_quoted": r"(?m)^[ \t]*(?:[A-Za-z_][A-Za-z0-9_\-]*)?" + _KEYWORDISH + r"[A-Za-z0-9_\-]*[ \t]+[\"'`\\]",
+    "generic_xml_element": r"<(?:[A-Za-z_][A-Za-z0-9_.\-:]*)?" + _KEYWORDISH + r"[A-Za-z0-9_.\-]*>",
+    "cli_secret_flag": r"(?:^|[\s\"'])--?(?:[A-Za-z][A-Za-z0-9\-_]*)?" + _KEYWORDISH + r"[A-Za-z0-9\-_]*(?:=|[ \t]+)[^\s]",
+    "curl_user_password": r"(?:^|\s)(?:-u|--user|--proxy-user)(?:\s+|=)",
+    "bearer_token": r"(?i)(?:authorization|proxy-authorization)[\"']?\s*[:=]",
+    "basic_auth_header": r"(?i)(?:authorization|proxy-authorization)[\"']?\s*[:=]\s*[\"']?\s*basic\s",
+    "bearer_token_bare": r"\b[Bb]earer\s+[A-Za-z0-9\-._~+/]",
+    "slack_webhook": r"hooks\.slack\.com/(?:services|workflows|triggers)/",
+    "jwt": r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ",
+    "aws_bedrock_key_short": r"\bbedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t",
+    "gcp_oauth_token": r"\bya29\.",
+    "vault_token": r"\bhv[sbr]\.[A-Za-z0-9_\-]{24}",
+    "flyio_token": r"\b(?:FlyV1 fm|fm[12][ar]?_|fo1_)",
+    "onepassword_token": r"\bops_eyJ",
+    "sentry_token": r"\bsntry[su]_",
+    "dropbox_token": r"\bsl\.(?:u\.)?[A-Za-z0-9_\-]{130}",
+    "twitter_bearer_token": r"\bA{22}[A-Za-z0-9%]{80}",
+    "pypi_token": r"\bpypi-Ag(?:EIcHlwaS5vcmc|ENdGVzdC5weXBpLm9yZw)",
+    "databricks_or_grafana_key": r"\beyJrIjoi",
+    "mapbox_secret_token": r"\b[st]k\.eyJ",
+    "azure_storage_key": r"(?i)\b(?:AccountKey|AzureStorageKey|StorageAccountKey)\s*[=:]",
+    "azure_connection_string": r"(?i)\b(?:SharedAccessKey|SharedSecretValue|Secret)\s*=",
+    "azure_sas_token": r"[?&]sig=",
+    "vault_unseal_key": r"(?i)(?:unseal key(?: \d+)?\s*:|operator unseal)",
+    "aws_session_token": r"(?i)aws[_.\-]?session[_.\-]?token",
+    "npmrc_auth_token": r"/:_(?:authToken|password|auth)\s*=",
+    "psexec_password": r"(?i)psexec",
+    "mysql_password_flag": r"\bmysql",
+    "discord_webhook": r"discord(?:app)?\.com/api/webhooks/",
+    "msteams_webhook": r"https://(?:[a-z0-9\-]+\.webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/",
+    "password_hash": r"\$(?:2[abxy]?|1|5|6|8|9|krb5asrep|krb5tgs)\$",
+    "slack_token": r"\bx(?:ox[abposre]|app)[.\-]",
+    "private_key_base64": r"LS0tLS1CRUdJTi",
+    "atlassian_token": r"\bAT[AC]TT3",
+}
+
+
+#: anchored detectors whose match ends within a value of at most 500 characters
+_SHORT = {"generic_assignment", "generic_quoted_pair", "generic_spaced_quoted", "generic_xml_element", "cli_secret_flag", "curl_user_password", "basic_auth_header", "azure_storage_key", "azure_connection_string", "vault_unseal_key", "npmrc_auth_token", "mysql_password_flag"}
+
+
+def _finish(spec: DetectorSpec) -> DetectorSpec:
+    if spec.id in _WHOLE_TEXT:
+        return spec
+    return replace(spec, window=640 if spec.id in _SHORT else 4096, anchor=_ANCHORS.get(spec.id))
+
+
+BUILTIN = tuple(_finish(s) for s in BUILTIN)

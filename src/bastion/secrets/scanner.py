@@ -38,8 +38,13 @@ try:  # pragma: no cover - exercised implicitly; hyperscan is a pinned dependenc
 except ImportError:  # pragma: no cover
     _hs = None
 
-#: how far before Hyperscan's first reported end RE2 starts looking
+#: how far before Hyperscan's first reported end RE2 starts looking (whole-text detectors)
 MAX_MATCH_WINDOW = 65536
+#: a windowed detector reporting more positions than this is confirmed on the whole text instead
+MAX_POSITIONS = 4000
+#: for anchored detectors: how far before the anchor a match may start
+ANCHOR_LOOKBACK = 512
+_OVERFLOW: list[int] = []
 DEFAULT_DECODE_DEPTH = 2
 
 _DEC_B64, _DEC_HEX, _DEC_PCT = "base64", "hex", "percent"
@@ -126,20 +131,22 @@ class Finding:
 class _Detector:
     spec: DetectorSpec
     regex: object  # re2 compiled bytes pattern
-    secret_groups: tuple[tuple[int, bool], ...]  # (group index, is bare value)
+    secret_groups: tuple[tuple[int, str], ...]  # (group index, "bare" | "tick" | "")
     key_groups: tuple[int, ...]
     validators: tuple[Callable[[str], bool], ...]
     keyword_ids: tuple[int, ...]
+    op_group: int = 0
 
 
 def _compile(spec: DetectorSpec, keyword_index: dict[str, int]) -> _Detector:
     regex = compile_re2(spec.pattern.encode("utf-8"))
     gi = {(n.decode() if isinstance(n, bytes) else n): i for n, i in regex.groupindex.items()}
-    secret_groups = tuple(sorted(((i, n.endswith("_bare")) for n, i in gi.items() if n.startswith("secret")), key=lambda t: t[0]))
+    secret_groups = tuple(sorted(((i, n.rpartition("_")[2] if "_" in n else "") for n, i in gi.items() if n.startswith("secret")), key=lambda t: t[0]))
+    op_group = gi.get("op", 0)
     key_groups = tuple(sorted(i for n, i in gi.items() if n.startswith("key")))
     validators = tuple(validate.get_validator(v) for v in spec.validators)
     kw_ids = tuple(keyword_index[k.lower()] for k in spec.keywords)
-    return _Detector(spec, regex, secret_groups, key_groups, validators, kw_ids)
+    return _Detector(spec, regex, secret_groups, key_groups, validators, kw_ids, op_group)
 
 
 # --------------------------------------------------------------------------- prefilter
@@ -148,15 +155,17 @@ def _compile(spec: DetectorSpec, keyword_index: dict[str, int]) -> _Detector:
 class _Prefilter:
     """Which detectors, keywords and decode triggers occur in a text; one Hyperscan pass."""
 
-    def __init__(self, patterns: Sequence[bytes], caseless: Sequence[bool]) -> None:
+    def __init__(self, patterns: Sequence[bytes], caseless: Sequence[bool], positional: Iterable[int] = ()) -> None:
         self.n = len(patterns)
         self.always: set[int] = set()
+        #: ids whose every end offset is reported (windowed confirmation); the others report once
+        self.positional = frozenset(positional)
         self._local = threading.local()
         self.db = None
         if _hs is None:  # pragma: no cover
             self.always = set(range(self.n))
             return
-        flags = [_hs.HS_FLAG_SINGLEMATCH | (_hs.HS_FLAG_CASELESS if c else 0) for c in caseless]
+        flags = [(0 if i in self.positional else _hs.HS_FLAG_SINGLEMATCH) | (_hs.HS_FLAG_CASELESS if c else 0) for i, c in enumerate(caseless)]
         ok = list(range(self.n))
         try:
             self.db = self._build(patterns, ok, flags)
@@ -191,18 +200,33 @@ class _Prefilter:
             self._local.scratch = s
         return s
 
-    def scan(self, data: bytes) -> dict[int, int]:
-        """id -> end offset of its first occurrence (0 for the always-run ones)."""
+    def scan(self, data: bytes) -> tuple[dict[int, int], dict[int, list[int]]]:
+        """(id -> end offset of its first occurrence, id -> every end offset for positional ids).
+
+        An always-run id reports offset 0. A positional id that fires more than
+        `MAX_POSITIONS` times stops recording and is confirmed on the whole text.
+        """
         hits: dict[int, int] = dict.fromkeys(self.always, 0)
+        positions: dict[int, list[int]] = {}
         if self.db is None or not data:
-            return hits
+            return hits, positions
+        positional = self.positional
 
         def on_match(i: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
             if i not in hits:
                 hits[i] = end
+            if i in positional:
+                lst = positions.get(i)
+                if lst is None:
+                    positions[i] = [end]
+                elif lst is not _OVERFLOW:
+                    if len(lst) >= MAX_POSITIONS:
+                        positions[i] = _OVERFLOW
+                    else:
+                        lst.append(end)
 
         self.db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        return hits
+        return hits, positions
 
 
 # --------------------------------------------------------------------------- scanner
@@ -242,11 +266,11 @@ class Scanner:
         self._detectors = [_compile(s, keyword_index) for s in specs]
         trigger_base = n + len(keywords)
         self._trigger_ids = {name: trigger_base + i for i, name in enumerate(_DECODE_TRIGGERS)}
-        patterns = [s.pattern.encode("utf-8") for s in specs]
-        patterns += [re2.escape(k).encode("ascii") if isinstance(re2.escape(k), str) else re2.escape(k.encode()) for k in keywords]
+        patterns = [(s.anchor or s.pattern).encode("utf-8") for s in specs]
+        patterns += [_keyword_pattern(k) for k in keywords]
         patterns += list(_DECODE_TRIGGERS.values())
-        caseless = [False] * n + [True] * len(keywords) + [False] * len(_DECODE_TRIGGERS)
-        self._prefilter = _Prefilter(patterns, caseless)
+        caseless = [False] * (n + len(keywords) + len(_DECODE_TRIGGERS))
+        self._prefilter = _Prefilter(patterns, caseless, positional=[i for i, s in enumerate(specs) if s.window])
         self._n = n
 
     # ------------------------------------------------------------------ construction
@@ -288,7 +312,7 @@ class Scanner:
     def might_contain(self, text: str) -> bool:
         """Fast check: could `text` hold a secret? False means scan() would find nothing."""
         data = text.encode("utf-8", "surrogatepass")
-        hits = self._prefilter.scan(data)
+        hits, _ = self._prefilter.scan(data)
         return any(self._enabled(i, hits) for i in hits if i < self._n) or (
             self.decode_depth > 0 and any(self._trigger_ids[t] in hits for t in _DECODE_TRIGGERS)
         )
@@ -311,12 +335,18 @@ class Scanner:
 
     def _scan_text(self, text: str, depth: int) -> list[_Cand]:
         data = text.encode("utf-8", "surrogatepass")
-        hits = self._prefilter.scan(data)
+        hits, positions = self._prefilter.scan(data)
         cands: list[_Cand] = []
         for i in sorted(k for k in hits if k < self._n):
             if not self._enabled(i, hits):
                 continue
-            self._confirm(self._detectors[i], data, max(0, hits[i] - MAX_MATCH_WINDOW), cands)
+            det = self._detectors[i]
+            pos = positions.get(i)
+            if pos and pos is not _OVERFLOW:
+                for ws, we in _windows(data, pos, det.spec.window or 0, det.spec.anchor is not None):
+                    self._confirm(det, data, ws, cands, we)
+            else:
+                self._confirm(det, data, max(0, hits[i] - MAX_MATCH_WINDOW), cands)
         cands = _merge(cands)
         if depth > 0:
             wanted = frozenset(t for t in _DECODE_TRIGGERS if self._trigger_ids[t] in hits)
@@ -324,15 +354,16 @@ class Scanner:
                 cands = _merge(cands + self._scan_decoded(text, data, cands, depth, wanted))
         return cands
 
-    def _confirm(self, det: _Detector, data: bytes, pos: int, out: list[_Cand]) -> None:
+    def _confirm(self, det: _Detector, data: bytes, pos: int, out: list[_Cand], endpos: int | None = None) -> None:
         spec = det.spec
-        for m in det.regex.finditer(data, pos):
+        matches = det.regex.finditer(data, pos) if endpos is None else det.regex.finditer(data, pos, endpos)
+        for m in matches:
             s = e = -1
-            bare = False
-            for gi, is_bare in det.secret_groups:
+            style = ""
+            for gi, st in det.secret_groups:
                 gs, ge = m.span(gi)
                 if gs >= 0:
-                    s, e, bare = gs, ge, is_bare
+                    s, e, style = gs, ge, st
                     break
             if s < 0:
                 if det.secret_groups:
@@ -346,8 +377,22 @@ class Scanner:
                 ks, ke = m.span(gi)
                 if ks >= 0:
                     key = data[ks:ke].decode("utf-8", "replace")
+                    if style == "bare" and det.op_group:
+                        op = m.group(det.op_group)
+                        # "host:port", "group:artifact:version": an unquoted name glued to ':' and a bare value
+                        if op == b":" and data[ke : ke + 1] not in (b'"', b"'", b"`", b"]", b"\\") and (
+                            b"." in data[ks:ke] or any(c in data[s:e] for c in b".:/")
+                        ):
+                            key = None
+                            s = -1
                     break
-            kind = _accept(spec, det, secret, key, bare)
+            if s < 0:
+                continue
+            if style == "tick" and any(c.isspace() for c in secret):
+                continue  # `command substitution`, not a literal
+            # "Password=myPassword;" in a connection string is a literal even if it reads like a name
+            conn = style == "bare" and det.op_group and m.group(det.op_group) == b"=" and data[e : e + 1] == b";"
+            kind = _accept(spec, det, secret, key, style == "bare", bool(conn))
             if kind is None or kind in self.disabled_kinds:
                 continue
             out.append(_Cand(s, e, spec.priority, kind, spec.id, spec.severity, secret))
@@ -378,11 +423,12 @@ class Scanner:
         data = None if ascii_text else text.encode("utf-8", "surrogatepass")
         out: list[Finding] = []
         line, line_start, pos = 1, 0, 0
+        conv = _ByteToChar(data) if data is not None else None
         for c in cands:
-            if ascii_text:
+            if conv is None:
                 s, e = c.start, c.end
             else:
-                s, e = _byte_to_char(data, c.start, c.end)
+                s, e = conv.span(c.start, c.end)
             # advance line counting incrementally (findings are sorted by start)
             nl = text.count("\n", pos, s)
             if nl:
@@ -395,11 +441,23 @@ class Scanner:
 
 # --------------------------------------------------------------------------- helpers
 
+
+def _escape(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "\\x%02x" % ord(ch) for ch in text)
+
+
+def _keyword_pattern(kw: str) -> bytes:
+    """A keyword as a word start, case-insensitively: "okta" in OKTA_TOKEN, oktaKey, corpOkta; not in "rookTable"."""
+    if not kw[:1].isalpha():
+        return f"(?i:{_escape(kw)})".encode("ascii")
+    rest = _escape(kw[1:])
+    return f"(?:^|[^A-Za-z])(?i:{_escape(kw)})|[a-z]{kw[0].upper()}(?i:{rest})".encode("ascii")
+
 #: kinds a detector may report besides its own (generic names assigned to a password)
 _DERIVED_KINDS = {"generic_secret": "generic_password"}
 
 
-def _accept(spec: DetectorSpec, det: _Detector, secret: str, key: str | None, bare: bool) -> str | None:
+def _accept(spec: DetectorSpec, det: _Detector, secret: str, key: str | None, bare: bool, conn_string: bool = False) -> str | None:
     """Run the detector's checks; return the kind to report, or None to drop the match."""
     kind = spec.reported_kind
     value = secret.strip()
@@ -411,7 +469,9 @@ def _accept(spec: DetectorSpec, det: _Detector, secret: str, key: str | None, ba
             return None
         if strength == 1 and not validate.random_token(value):
             return None
-        if bare and not validate.bare_value_ok(value, key):
+        if bare and not conn_string and not validate.bare_value_ok(value, key):
+            return None
+        if bare and validate.name_like(value, key):
             return None
         if kind == "generic_secret" and validate.is_password_key(key):
             kind = "generic_password"
@@ -447,14 +507,60 @@ def _merge(cands: list[_Cand]) -> list[_Cand]:
     return out
 
 
-def _byte_to_char(data: bytes, bs: int, be: int) -> tuple[int, int]:
-    # snap to UTF-8 character boundaries (a byte pattern may cut a multi-byte character)
-    while bs > 0 and (data[bs] & 0xC0) == 0x80:
-        bs -= 1
-    while be < len(data) and (data[be] & 0xC0) == 0x80:
-        be += 1
-    s = len(data[:bs].decode("utf-8", "surrogatepass"))
-    return s, s + len(data[bs:be].decode("utf-8", "surrogatepass"))
+def _windows(data: bytes, ends: list[int], window: int, anchored: bool) -> list[tuple[int, int]]:
+    """Merged byte ranges of whole lines around each reported position.
+
+    Full patterns report where a match ends: look back `window` bytes. Anchors fire near
+    where a match starts: look back a little and forward `window` bytes. Each range
+    starts one byte before a line start so left-boundary classes see the newline.
+    """
+    n = len(data)
+    back, fwd = (ANCHOR_LOOKBACK, window) if anchored else (window, 0)
+    out: list[tuple[int, int]] = []
+    for p in ends:
+        lo = max(0, p - back)
+        nl = data.rfind(b"\n", 0, lo)
+        ws = max(0, nl)  # include the newline itself
+        hi = min(n, p + fwd)
+        nl = data.find(b"\n", hi)
+        we = n if nl < 0 else nl + 1
+        if out and ws <= out[-1][1]:
+            if we > out[-1][1]:
+                out[-1] = (out[-1][0], we)
+        else:
+            out.append((ws, we))
+    return out
+
+
+class _ByteToChar:
+    """Byte offsets to character offsets for spans in increasing order, in one pass overall."""
+
+    __slots__ = ("data", "byte", "char")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.byte = 0
+        self.char = 0
+
+    def _to(self, b: int) -> int:
+        data = self.data
+        if b < self.byte:  # out of order (merged spans): restart
+            self.byte = self.char = 0
+        # count characters: every byte that does not continue a UTF-8 sequence starts one
+        chunk = data[self.byte : b]
+        self.char += len(chunk) - sum(1 for x in chunk if (x & 0xC0) == 0x80) if len(chunk) < 64 else len(chunk.decode("utf-8", "surrogatepass"))
+        self.byte = b
+        return self.char
+
+    def span(self, bs: int, be: int) -> tuple[int, int]:
+        data = self.data
+        # snap to character boundaries (a byte pattern may cut a multi-byte character)
+        while bs > 0 and (data[bs] & 0xC0) == 0x80:
+            bs -= 1
+        while be < len(data) and (data[be] & 0xC0) == 0x80:
+            be += 1
+        s = self._to(bs)
+        return s, s + len(data[bs:be].decode("utf-8", "surrogatepass"))
 
 
 def _char_to_byte(text: str, s: int, e: int) -> tuple[int, int]:

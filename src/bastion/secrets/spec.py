@@ -70,6 +70,13 @@ class DetectorSpec:
     priority: int = 50
     #: where it came from ("builtin" or a policy file), for messages
     source: str = "builtin"
+    #: how many bytes before the position where Hyperscan saw a match (or the anchor) a match
+    #: can start; the scanner confirms with RE2 only on the lines around it. None: the pattern
+    #: may span many lines, confirm on the whole text (the default for policy detectors)
+    window: int | None = None
+    #: a cheaper Hyperscan pattern that fires once where a match ends or close after it,
+    #: for patterns that would otherwise report many end positions (generic assignments)
+    anchor: str | None = None
     tags: tuple[str, ...] = field(default=())
 
     @property

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Callable
 
 # --------------------------------------------------------------------------- entropy
@@ -149,8 +151,12 @@ def looks_like_reference(value: str) -> bool:
     v = value.strip()
     if not v:
         return True
-    if v[0] in "$%@" and len(v) > 1 and (v[1].isalpha() or v[1] in "{(_"):
+    if "&" in v and ";" in v:
+        v = html.unescape(v)
+    if v[0] in "$%@" and len(v) > 1 and (v[1].isalnum() or v[1] in "{(_"):
         return True
+    if v.endswith(("...", "\u2026")) or v.startswith(("...", "\u2026")):
+        return True  # elided: "ops_eyJzaWdu..." in documentation
     if v.startswith(_TEMPLATE_MARKERS) or v.endswith(("}}", "%>", "%}")):
         return True
     if (v[0], v[-1]) in {("<", ">"), ("[", "]"), ("{", "}"), ("(", ")")}:
@@ -174,8 +180,8 @@ def is_placeholder(value: str) -> bool:
     if is_masked(value):
         return True
     folded = "".join(ch for ch in value.lower() if ch not in _SEPARATORS)
-    if folded in PLACEHOLDER_WORDS:
-        return True
+    if folded in PLACEHOLDER_WORDS or "redacted" in folded:
+        return True  # also keeps our own [REDACTED:...] markers from being found again
     return bool(_PLACEHOLDER_PHRASE.search(value))
 
 
@@ -188,13 +194,11 @@ SECRET_WORDS = frozenset(
     {
         "password",
         "passwd",
-        "passwords",
         "passphrase",
         "pwd",
         "pass",
         "pw",
         "secret",
-        "secrets",
         "token",
         "apikey",
         "apitoken",
@@ -382,6 +386,7 @@ _PASSWORD_WORDS = frozenset({"password", "passwd", "passwords", "passphrase", "p
 _STRONG_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "secretkey", "accesskey", "privatekey", "authkey", "pwd")
 
 
+@lru_cache(maxsize=8192)
 def key_strength(key: str) -> int:
     """How strongly a key name says "credential": 2 strong, 1 weak, 0 not at all.
 
@@ -404,8 +409,8 @@ def key_strength(key: str) -> int:
         if w == "key":
             if i > 0 and words[i - 1] in KEY_QUALIFIERS:
                 return 2
-            if i > 0 and words[i - 1] not in _WEAK_KEY_STOP:
-                weak = True
+            if i > 0 and i == len(words) - 1 and words[i - 1] not in _WEAK_KEY_STOP:
+                weak = True  # "<vendor>_key" / "hubspotKey": a key of something, last word
         elif w.endswith("key") and w[:-3] in KEY_QUALIFIERS:  # "apikey", "secretkey"
             return 2
         elif w.endswith(_STRONG_SUFFIXES) and len(w) > 5:  # "apitoken", "clientsecret", "slapikey"
@@ -433,6 +438,7 @@ def is_secret_key(key: str) -> bool:
     return key_strength(key) == 2
 
 
+@lru_cache(maxsize=8192)
 def is_password_key(key: str) -> bool:
     """Names that hold a password rather than a token (reported as ``generic_password``)."""
     words = key_components(key)
@@ -444,6 +450,7 @@ _RANDOM_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{12,}")
 
 def random_token(value: str) -> bool:
     """Shaped like a generated credential: one run of token characters, letters and digits, entropy >= 3."""
+    value = value.strip().strip("'\"`")
     return (
         bool(_RANDOM_TOKEN.fullmatch(value))
         and any(c.isdigit() for c in value)
@@ -522,6 +529,21 @@ def not_hex_only(value: str) -> bool:
     return not all(c in "0123456789abcdefABCDEF-" for c in value)
 
 
+_PHP_ACCESS = re.compile(r"\$[A-Za-z_]\w*\[")
+
+#: Prefixes of formats with a dedicated detector. A value under a credential name that
+#: starts with one of these but that detector rejected (too short, wrong alphabet, a
+#: documentation stub like "xoxp-1234567890") is not re-reported as a generic secret.
+STRUCTURED_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxs-", "xoxe-", "xoxe.", "xoxr-", "xoxo-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA", "AIza", "npm_", "hf_")
+
+
+def name_like(value: str, key: str) -> bool:
+    """The value spells the key (``ID_GOST_KEY = "id-gost-key"``, ``password=password``)."""
+    v = "".join(c for c in value.lower() if c.isalnum())
+    k = "".join(c for c in key.lower() if c.isalnum())
+    return len(v) >= 6 and v in k
+
+
 def generic_value(value: str) -> bool:
     """The value side of ``password = ...``: a literal, not code.
 
@@ -530,17 +552,28 @@ def generic_value(value: str) -> bool:
     shorter than 6 characters (``pass``, ``foo``).
     """
     v = value.strip()
+    if "&" in v and ";" in v:
+        v = html.unescape(v)
+    v = v.strip("'\"`")
     if len(v) < 4 or is_placeholder(v):
         return False
     if len(set(v)) == 1:  # "aaaaaaaa", "--------"
         return False
+    if len(v) >= 12 and shannon_entropy(v) < 1.5:  # "aaaaaaaaaaaaend", "00000000000aa"
+        return False
+    if v[0] in "+." or v[-1] in "+" or _PHP_ACCESS.search(v):
+        return False  # string concatenation or array access: code, not a literal
+    if v.startswith(STRUCTURED_PREFIXES):
+        return False  # a vendor format its own detector rejected (wrong length or alphabet)
     if v.isdigit() and len(v) < 6:
         return False
     if _DOTTED_NAME.fullmatch(v) and not any(c.isdigit() for c in v.split(".")[-1][:1]):
         return False  # settings.API_KEY, var.db_password, kVK_Return.u16
-    if any(tok in v for tok in (" + ", "+ ", " +", "||", "&&", "==", "->", "=>", "::")):
+    if v[0] == "<":
+        return False  # markup or a <placeholder>
+    if any(tok in v for tok in (" + ", "+ ", " +", "||", "&&", "==", "->", "=>", "::", " = ")):
         return False
-    if v.startswith(("http://", "https://", "file://", "/", "./", "../", "~/")) and "@" not in v:
+    if v.startswith(("http://", "https://", "file://", "/", "./", "../", "~/")):
         return False  # a URL or a path is where the secret lives, not the secret
     return True
 
@@ -586,8 +619,8 @@ def bare_value_ok(value: str, key: str) -> bool:
     low = value.lower()
     if low == key.lower() or low in key_components(key):
         return False
-    if _IDENT.fullmatch(value) and key_strength(value) > 0:
-        return False
+    if _IDENT.fullmatch(value) and len(key_components(value)) > 1 and key_strength(value) > 0:
+        return False  # db_password, smtpPassword: a variable named after the secret
     if _ENV_NAME.fullmatch(value):
         return False
     return True
@@ -607,6 +640,7 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {
     "not_path": not_path,
     "has_upper_and_lower": has_upper_and_lower,
     "url_password": url_password,
+    "length_40": lambda v: len(v) == 40,
     "random_token": random_token,
 }
 

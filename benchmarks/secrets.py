@@ -1,0 +1,411 @@
+"""Secret detection: accuracy on other projects' labelled samples, and throughput.
+
+    python benchmarks/secrets.py                 # everything
+    python benchmarks/secrets.py --no-throughput # accuracy only
+    python benchmarks/secrets.py --rules         # also the per-rule table
+
+Accuracy, per source (shared/corpora/*/SOURCE.md explains each label):
+- recall on ``secret`` samples that are literal credentials. Excluded, as their
+  SOURCE.md marks them: gitleaks path/file-type rules (samples with a ``path``),
+  noseyparker samples without the ``secret`` category (identifiers, hashes of
+  public things), detect-secrets ``IPPublicDetector`` (addresses) and
+  ``KeywordDetector`` (labels depend on the file extension). noseyparker
+  ``known_false_negative`` negatives count as secrets, as SOURCE.md says.
+- false-positive rate on ``clean`` samples, same exclusions, plus detect-secrets
+  ``questionable_negative`` rows. A clean text that the same source also labels
+  ``secret`` under another rule is contradictory and counted apart.
+  For gitleaks, the FP rate is also given on the clean samples the upstream rule's
+  own regex does not match (``regex_matches_py_approx`` false): the others match the
+  rule and are suppressed upstream only by entropy thresholds or value allowlists.
+- the synthesized gitleaks file is scored separately (its secrets were generated).
+Every disagreement goes to benchmarks/out/secrets_disagreements.jsonl.
+
+Throughput: a mixed payload of several MB (Python sources, JSON API events, shell
+commands from the corpora, log lines, prose), scanned whole by Bastion and by
+detect-secrets (line by line, its default plugins, as `detect-secrets scan` does)
+in the same run. Medians of --runs runs; p99 of per-chunk latency for Bastion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import random
+import statistics
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+CORPORA = Path(os.environ.get("BASTION_CORPORA", ROOT.parent / "shared" / "corpora"))
+if not CORPORA.exists():
+    CORPORA = Path("/work/shared/corpora")
+OUT = HERE / "out"
+
+
+def load(rel: str) -> list[dict]:
+    with open(CORPORA / rel, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+# --------------------------------------------------------------------------- sample selection
+
+
+def gitleaks_samples() -> list[dict]:
+    out = []
+    for r in load("gitleaks/gitleaks_samples.jsonl"):
+        r = dict(r)
+        if "path" in r:
+            r["_group"] = "excluded:file-type"
+        elif r["expect"] == "secret":
+            r["_group"] = "secret:literal" if r["origin"] == "literal" else "secret:template"
+        else:
+            r["_group"] = "clean"
+        out.append(r)
+    return out
+
+
+def noseyparker_samples() -> list[dict]:
+    out = []
+    for r in load("noseyparker/noseyparker_samples.jsonl"):
+        r = dict(r)
+        if "secret" not in r["categories"]:
+            r["_group"] = "excluded:identifier"
+        elif r.get("known_false_negative"):
+            r["_group"] = "secret:literal"
+        elif r.get("questionable_positive"):
+            r["_group"] = "excluded:questionable"
+        else:
+            r["_group"] = "secret:literal" if r["expect"] == "secret" else "clean"
+        out.append(r)
+    return out
+
+
+def detect_secrets_samples() -> list[dict]:
+    out = []
+    for r in load("detect_secrets/detect_secrets_samples.jsonl"):
+        r = dict(r)
+        if r["rule_id"] == "IPPublicDetector":
+            r["_group"] = "excluded:identifier"
+        elif r["rule_id"] == "KeywordDetector":
+            r["_group"] = "excluded:file-type"
+        elif r.get("questionable_negative"):
+            r["_group"] = "excluded:questionable"
+        else:
+            r["_group"] = "secret:literal" if r["expect"] == "secret" else "clean"
+        out.append(r)
+    return out
+
+
+def secretlint_samples() -> list[dict]:
+    out = []
+    for r in load("secretlint/secretlint_lines.jsonl"):
+        r = dict(r)
+        if r["expect"] == "unflagged" or r.get("rule_options"):
+            r["_group"] = "excluded:unflagged-or-options"
+        else:
+            r["_group"] = "secret:literal" if r["expect"] == "secret" else "clean"
+        out.append(r)
+    return out
+
+
+def synthesized_samples() -> list[dict]:
+    out = []
+    for r in load("gitleaks/gitleaks_samples_synthesized.jsonl"):
+        r = dict(r)
+        r["_group"] = "secret:synth" if r["expect"] == "secret" else "clean"
+        out.append(r)
+    return out
+
+
+SOURCES = {
+    "gitleaks": gitleaks_samples,
+    "noseyparker": noseyparker_samples,
+    "detect_secrets": detect_secrets_samples,
+    "secretlint (lines)": secretlint_samples,
+    "gitleaks synthesized": synthesized_samples,
+}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def detected(r: dict, findings) -> bool:
+    if not findings:
+        return False
+    secret = r.get("secret")
+    if secret and secret in r["text"]:
+        s = r["text"].index(secret)
+        e = s + len(secret)
+        return any(f.start < e and s < f.end for f in findings)
+    return True
+
+
+def score(name: str, rows: list[dict], scanner, disagreements: list[dict]) -> dict:
+    secret_texts = {r["text"] for r in rows if r["_group"].startswith("secret")}
+    res = collections.Counter()
+    per_rule: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in rows:
+        g = r["_group"]
+        if g.startswith("excluded"):
+            res["excluded"] += 1
+            continue
+        findings = scanner.scan(r["text"])
+        rule = r["rule_id"]
+        if g.startswith("secret"):
+            hit = detected(r, findings)
+            res["secret"] += 1
+            res["tp"] += hit
+            res[f"secret:{g.split(':')[1]}"] += 1
+            res[f"tp:{g.split(':')[1]}"] += hit
+            per_rule[rule]["secret"] += 1
+            per_rule[rule]["tp"] += hit
+            if not hit:
+                disagreements.append({"source": name, "rule_id": rule, "expect": "secret", "group": g, "found": [], "text": r["text"][:400]})
+        else:
+            if r["text"] in secret_texts:
+                res["contradictory"] += 1
+                continue
+            res["clean"] += 1
+            fp = bool(findings)
+            res["fp"] += fp
+            if "regex_matches_py_approx" in r and not r["regex_matches_py_approx"]:
+                res["clean_regex_negative"] += 1
+                res["fp_regex_negative"] += fp
+            per_rule[rule]["clean"] += 1
+            per_rule[rule]["fp"] += fp
+            if fp:
+                disagreements.append({"source": name, "rule_id": rule, "expect": "clean", "group": g, "found": sorted({f.kind for f in findings}), "text": r["text"][:400]})
+    res["per_rule"] = per_rule  # type: ignore[assignment]
+    return res
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:5.1f}%" if b else "   n/a"
+
+
+def accuracy(scanner, show_rules: bool) -> None:
+    OUT.mkdir(exist_ok=True)
+    disagreements: list[dict] = []
+    print("## Accuracy on labelled samples (shared/corpora)\n")
+    print("| source | secrets | recall | clean | false positives | contradictory | excluded |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    results = {}
+    for name, loader in SOURCES.items():
+        res = score(name, loader(), scanner, disagreements)
+        results[name] = res
+        print(
+            f"| {name} | {res['secret']} | {pct(res['tp'], res['secret'])} ({res['secret'] - res['tp']} missed) | {res['clean']} | "
+            f"{pct(res['fp'], res['clean'])} ({res['fp']}) | {res['contradictory']} | {res['excluded']} |"
+        )
+    gl = results["gitleaks"]
+    print()
+    print(f"gitleaks recall by origin: literal {pct(gl['tp:literal'], gl['secret:literal'])} of {gl['secret:literal']}, "
+          f"template-expanded {pct(gl['tp:template'], gl['secret:template'])} of {gl['secret:template']}")
+    print(f"gitleaks false positives on clean samples the upstream rule's regex does not match: "
+          f"{pct(gl['fp_regex_negative'], gl['clean_regex_negative'])} ({gl['fp_regex_negative']} of {gl['clean_regex_negative']})")
+    path = OUT / "secrets_disagreements.jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        for d in disagreements:
+            fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+    print(f"\n{len(disagreements)} disagreements written to {path.relative_to(ROOT)}")
+    if show_rules:
+        print("\n### Per upstream rule (rules with a miss or a false positive)\n")
+        print("| source | rule | recall | false positives |")
+        print("|---|---|---:|---:|")
+        for name, res in results.items():
+            for rule, c in sorted(res["per_rule"].items()):
+                if c["secret"] - c["tp"] or c["fp"]:
+                    print(f"| {name} | {rule} | {c['tp']}/{c['secret']} | {c['fp']}/{c['clean']} |")
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def _stdlib_sources(limit_bytes: int) -> list[str]:
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    out, total = [], 0
+    for p in sorted(lib.glob("*.py")) + sorted(lib.glob("*/*.py")):
+        if "test" in p.parts or "idlelib" in p.parts:
+            continue
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        out.append(text)
+        total += len(text)
+        if total >= limit_bytes:
+            break
+    return out
+
+
+def _commands() -> list[str]:
+    cmds = []
+    for rel, field in (("dcg/dcg_commands.jsonl", "command"), ("dippy/dippy_commands.jsonl", "command"), ("dippy/dippy_sql_readonly.jsonl", "sql")):
+        try:
+            cmds += [r[field] for r in load(rel) if isinstance(r.get(field), str)]
+        except OSError:
+            pass
+    return cmds
+
+
+_WORDS = ("the agent reads the file and writes a summary of the build results before the deploy step "
+          "user request handled ok latency cache miss retry queue worker order invoice customer shipping "
+          "report dashboard metrics region cluster node pod container image version release notes").split()
+
+
+def mixed_payload(size_mb: float, seed: int = 7) -> str:
+    """Several MB of ordinary agent traffic without credentials."""
+    rnd = random.Random(seed)
+    target = int(size_mb * 1024 * 1024)
+    code = _stdlib_sources(target // 2)
+    cmds = _commands()
+    parts: list[str] = []
+    total = 0
+    i = 0
+    while total < target:
+        kind = i % 4
+        if kind == 0 and code:
+            chunk = code[(i // 4) % len(code)]
+        elif kind == 1:
+            events = []
+            for _ in range(40):
+                events.append(json.dumps({
+                    "id": f"evt_{rnd.getrandbits(64):016x}",
+                    "ts": f"2026-11-21T10:{rnd.randrange(60):02d}:{rnd.randrange(60):02d}Z",
+                    "user": {"id": rnd.randrange(10**6), "name": rnd.choice(_WORDS), "email": f"{rnd.choice(_WORDS)}@example.com"},
+                    "request": {"method": rnd.choice(["GET", "POST", "PUT"]), "path": f"/api/v1/{rnd.choice(_WORDS)}/{rnd.randrange(10**5)}", "status": rnd.choice([200, 201, 404, 500])},
+                    "sha": f"{rnd.getrandbits(160):040x}",
+                    "message": " ".join(rnd.choice(_WORDS) for _ in range(12)),
+                }))
+            chunk = "\n".join(events)
+        elif kind == 2 and cmds:
+            chunk = "\n".join(rnd.choice(cmds) for _ in range(200))
+        else:
+            lines = []
+            for _ in range(120):
+                lines.append(f"2026-11-21 10:{rnd.randrange(60):02d}:{rnd.randrange(60):02d},{rnd.randrange(1000):03d} INFO [{rnd.choice(_WORDS)}] "
+                             + " ".join(rnd.choice(_WORDS) for _ in range(rnd.randrange(6, 18))))
+            chunk = "\n".join(lines)
+        parts.append(chunk)
+        total += len(chunk) + 1
+        i += 1
+    return "\n".join(parts)[:target]
+
+
+def with_secrets(payload: str, every: int = 20000, seed: int = 11) -> str:
+    rnd = random.Random(seed)
+    secrets = [r["text"] for r in gitleaks_samples() + noseyparker_samples() if r["_group"].startswith("secret")]
+    out, pos = [], 0
+    while pos < len(payload):
+        out.append(payload[pos : pos + every])
+        out.append("\n" + rnd.choice(secrets) + "\n")
+        pos += every
+    return "".join(out)
+
+
+def _median_time(fn, runs: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
+
+
+def detect_secrets_scan(text: str) -> int:
+    from detect_secrets.core.scan import scan_line
+    from detect_secrets.settings import default_settings
+
+    n = 0
+    with default_settings():
+        for line in text.splitlines():
+            for _ in scan_line(line):
+                n += 1
+    return n
+
+
+def throughput(scanner, size_mb: float, runs: int, ds_runs: int) -> None:
+    from bastion.secrets import Redactor
+
+    clean = mixed_payload(size_mb)
+    dirty = with_secrets(clean)
+    mb_clean = len(clean.encode()) / 1e6
+    mb_dirty = len(dirty.encode()) / 1e6
+    print(f"\n## Throughput (payload: {mb_clean:.1f} MB mixed code/JSON/commands/logs; {mb_dirty:.1f} MB with a secret every 20 kB)\n")
+    found_clean = len(scanner.scan(clean))
+    found_dirty = len(scanner.scan(dirty))
+    redactor = Redactor(scanner, key=b"bench" * 8)
+
+    rows = []
+    t, _ = _median_time(lambda: scanner.scan(clean), runs)
+    rows.append(("bastion scan (decode depth 2)", "clean", mb_clean / t, found_clean))
+    t0, _ = _median_time(lambda: scanner.scan(clean, decode_depth=0), runs)
+    rows.append(("bastion scan (no decoding)", "clean", mb_clean / t0, len(scanner.scan(clean, decode_depth=0))))
+    t1, _ = _median_time(lambda: scanner.scan(dirty), runs)
+    rows.append(("bastion scan (decode depth 2)", "with secrets", mb_dirty / t1, found_dirty))
+    t2, _ = _median_time(lambda: redactor.redact_text(dirty), runs)
+    rows.append(("bastion redact_text", "with secrets", mb_dirty / t2, found_dirty))
+    ds = None
+    try:
+        import detect_secrets  # noqa: F401
+
+        ds_found = detect_secrets_scan(clean)
+        td, _ = _median_time(lambda: detect_secrets_scan(clean), ds_runs)
+        ds = mb_clean / td
+        rows.append(("detect-secrets 1.5 (default plugins)", "clean", ds, ds_found))
+    except ImportError:
+        print("detect-secrets not installed (pip install -e '.[bench]'): peer skipped")
+    print("| engine | payload | MB/s (median) | findings |")
+    print("|---|---|---:|---:|")
+    for name, payload, mbs, n in rows:
+        print(f"| {name} | {payload} | {mbs:,.1f} | {n} |")
+    if ds:
+        print(f"\nBastion / detect-secrets on the clean payload: {rows[0][2] / ds:,.1f}x (with decoding), {rows[1][2] / ds:,.1f}x (without)")
+
+    # latency of small inputs: 2 kB chunks, as an action's strings or a tool result would be
+    chunks = [clean[i : i + 2048] for i in range(0, min(len(clean), 4 << 20), 2048)]
+    lat = []
+    for c in chunks:
+        t = time.perf_counter()
+        scanner.scan(c)
+        lat.append(time.perf_counter() - t)
+    lat.sort()
+    print(f"\n2 kB chunks ({len(chunks)}): median {statistics.median(lat) * 1e6:.1f} us, p99 {lat[int(len(lat) * 0.99)] * 1e6:.1f} us")
+    action = {"capability": "network.request", "target": "https://api.example.com/v1/orders", "args": {"method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"order": 1234, "items": ["a", "b"], "note": "ship fast"})}, "context": {"ticket": "OPS-12"}}
+    n = 5000
+    t = time.perf_counter()
+    for _ in range(n):
+        redactor.summarise(action)
+    print(f"summarise() of a small action without secrets: {(time.perf_counter() - t) / n * 1e6:.1f} us median-free mean over {n} calls")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument("--rules", action="store_true", help="per-rule table of misses and false positives")
+    ap.add_argument("--size-mb", type=float, default=8.0)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--ds-runs", type=int, default=1, help="runs of detect-secrets (slow)")
+    args = ap.parse_args()
+
+    from bastion.secrets import default_scanner
+
+    t = time.perf_counter()
+    scanner = default_scanner()
+    print(f"catalogue: {len(scanner.specs)} detectors, {len(scanner.kinds)} kinds; build {time.perf_counter() - t:.2f} s\n")
+    if not args.no_accuracy:
+        accuracy(scanner, args.rules)
+    if not args.no_throughput:
+        throughput(scanner, args.size_mb, args.runs, args.ds_runs)
+
+
+if __name__ == "__main__":
+    main()
