@@ -380,15 +380,15 @@ class Notifier:
                     self._cv.wait(0.05)
             next_at = self.deliver_due()
             left = self.pending()
-            if not left or next_at is None:
-                return left
+            if not left:
+                return 0
             remaining = deadline - time.monotonic()
-            wait = next_at - self.clock()
-            if wait > remaining:
+            # None: what is left is being sent by another thread or process right now
+            wait = 0.05 if next_at is None else max(next_at - self.clock(), 0.0)
+            if remaining <= 0 or wait > remaining:
                 return left
-            if wait > 0:
-                with self._cv:
-                    self._cv.wait(wait)
+            with self._cv:
+                self._cv.wait(wait)
 
     def close(self, timeout: float = 5.0) -> None:
         with self._cv:
