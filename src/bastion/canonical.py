@@ -203,7 +203,98 @@ def digest_fields(action: Any) -> dict[str, Any]:
     """The part of an action its digest covers: contract fields except `id`, defaults left out."""
     from bastion.model import coerce_action
 
-    return _prune(coerce_action(action).model_dump(mode="json"), _DEFAULTS or _defaults())
+    act = coerce_action(action)
+    fast = _fast_fields(act)
+    if fast is not None:
+        return fast
+    return _prune(act.model_dump(mode="json"), _DEFAULTS or _defaults())
+
+
+#: The Action schema the fast path was written for; any other shape takes the generic path.
+_SCHEMA = {
+    "": ("id", "capability", "target", "args", "agent", "session", "environment", "resource", "risk", "context"),
+    "agent": ("id", "role", "team", "owner", "tags"),
+    "session": ("id", "parent_id", "depth"),
+    "resource": ("type", "path", "classification"),
+    "risk": ("tier", "signals"),
+}
+_FAST: list[Any] = []  # [Action class] once the schema check passed, [None] if it failed
+
+
+def _fast_ok() -> Any:
+    if not _FAST:
+        from bastion.model import Action
+
+        fields = {"": tuple(Action.model_fields)}
+        for name in _NESTED:
+            fields[name] = tuple(Action.model_fields[name].annotation.model_fields)  # type: ignore[union-attr]
+        _FAST.append(Action if fields == _SCHEMA else None)
+    return _FAST[0]
+
+
+def _fast_fields(a: Any) -> dict[str, Any] | None:
+    """digest_fields() without model_dump for plain actions (5x faster); None: take the generic path.
+
+    Identical output by construction (and by a property test against the generic path).
+    """
+    cls = _fast_ok()
+    if cls is None or type(a) is not cls:
+        return None
+    args, context = a.args, a.context
+    if (args and not _plain(args)) or (context and not _plain(context)):
+        return None
+    out: dict[str, Any] = {"capability": a.capability}
+    if a.target is not None:
+        out["target"] = a.target
+    if args:
+        out["args"] = args
+    g = a.agent
+    sub: dict[str, Any] = {}
+    if g.id is not None:
+        sub["id"] = g.id
+    if g.role is not None:
+        sub["role"] = g.role
+    if g.team is not None:
+        sub["team"] = g.team
+    if g.owner is not None:
+        sub["owner"] = g.owner
+    if g.tags:
+        sub["tags"] = list(g.tags)
+    if sub:
+        out["agent"] = sub
+    s = a.session
+    sub = {}
+    if s.id is not None:
+        sub["id"] = s.id
+    if s.parent_id is not None:
+        sub["parent_id"] = s.parent_id
+    if s.depth != 0:
+        sub["depth"] = s.depth
+    if sub:
+        out["session"] = sub
+    if a.environment is not None:
+        out["environment"] = a.environment
+    r = a.resource
+    sub = {}
+    if r.type is not None:
+        sub["type"] = r.type
+    if r.path is not None:
+        sub["path"] = r.path
+    if r.classification is not None:
+        sub["classification"] = r.classification
+    if sub:
+        out["resource"] = sub
+    k = a.risk
+    sub = {}
+    if k.tier is not None:
+        sub["tier"] = k.tier
+    if k.signals:
+        sub["signals"] = list(k.signals)
+    if sub:
+        out["risk"] = sub
+    if context:
+        out["context"] = context
+    return out
 
 
 def action_digest(action: Any) -> str:

@@ -183,3 +183,33 @@ def test_digest_sees_every_meaningful_difference() -> None:
 def test_digest_rejects_malformed_actions() -> None:
     with pytest.raises(ActionError):
         action_digest({"capability": "x", "bogus": 1})
+
+
+opt_text = st.none() | st.text(max_size=6)
+actions = st.fixed_dictionaries(
+    {"capability": st.sampled_from(["shell.exec", "tool.call", "x.y"])},
+    optional={
+        "target": opt_text,
+        "args": st.dictionaries(st.text(max_size=4), json_values, max_size=3),
+        "context": st.dictionaries(st.text(max_size=4), json_values, max_size=3),
+        "agent": st.fixed_dictionaries({}, optional={"id": opt_text, "role": opt_text, "team": opt_text, "owner": opt_text, "tags": st.lists(st.text(max_size=3), max_size=2)}),
+        "session": st.fixed_dictionaries({}, optional={"id": opt_text, "parent_id": opt_text, "depth": st.integers(0, 3)}),
+        "environment": opt_text,
+        "resource": st.fixed_dictionaries({}, optional={"type": opt_text, "path": opt_text, "classification": opt_text}),
+        "risk": st.fixed_dictionaries({}, optional={"tier": opt_text, "signals": st.lists(st.text(max_size=3), max_size=2)}),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(actions)
+def test_fast_digest_fields_match_the_generic_path(data: dict) -> None:
+    from bastion.canonical import _defaults, _fast_fields, _prune
+    from bastion.model import Action
+
+    action = Action.from_dict(data)
+    generic = _prune(action.model_dump(mode="json"), _defaults())
+    fast = _fast_fields(action)
+    if fast is not None:
+        assert canonical_bytes(fast) == canonical_bytes(generic)
+    assert canonical_bytes(digest_fields(action)) == canonical_bytes(generic)

@@ -27,9 +27,14 @@ from typing import Any, Mapping, Protocol
 import orjson
 
 from bastion.canonical import CanonicalError, canonical, canonical_bytes, digest_fields, sha256_hex
+from bastion.model import new_id
 
 RECORD_VERSION = 1
 DECISION = "decision"
+#: ids made by bastion.model.new_id in this process: a kind letter, this process's random
+#: prefix and a counter. They carry nothing from the agent, so they skip the redactor
+#: (which spends tens of microseconds on each such hex string).
+_GENERATED_ID = re.compile(r"\A[a-z]-" + re.escape(new_id("x")[2:10]) + r"[0-9a-f]{8,}\Z")
 #: the one timestamp form records use (fixed pattern, no backtracking): it sorts like time
 _ISO_MS = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
 
@@ -119,17 +124,21 @@ class RecordBuilder:
         fields = digest_fields(action)
         raw = canonical_bytes(fields)
         digest = "sha256:" + sha256_hex(raw)
-        # the action, and the ids the decision carries (action_id comes from the agent)
+        # the action, and the ids the decision carries unless this process generated them
+        # (an agent may choose its action ids; ids from bastion.model.new_id hold no input)
+        ids = {"action_id": decision.get("action_id"), "decision_id": decision.get("decision_id")}
         scan = dict(fields)
-        scan["id"] = decision.get("action_id")
-        scan["decision_id"] = decision.get("decision_id")
+        for name, value in ids.items():
+            if not (type(value) is str and _GENERATED_ID.match(value)):
+                scan[name] = value
         red_scan, found_a = red.redact_action(scan)
         if found_a:
             red_scan = dict(red_scan)
-            ids = {"action_id": red_scan.pop("id", None), "decision_id": red_scan.pop("decision_id", None)}
+            for name in ids:
+                if name in scan:
+                    ids[name] = red_scan.pop(name, None)
             action_bytes = canonical_bytes(red_scan)
         else:
-            ids = {"action_id": scan["id"], "decision_id": scan["decision_id"]}
             red_scan = fields
             action_bytes = raw
         stable = {k: v for k, v in decision.items() if k not in _VOLATILE}
@@ -159,7 +168,7 @@ class RecordBuilder:
         if extra:
             red_extra, found_v = red.redact_value(extra)
             red_decision.update(red_extra)
-        redacted = _redaction_list(found_a, "action.") + hit[1] + _redaction_list(found_v, "decision.")
+        redacted = [_place(r, ids) for r in _redaction_list(found_a, "")] + hit[1] + _redaction_list(found_v, "decision.")
         # Keys are written in canonical order, so the concatenation IS the canonical JSON.
         body = b"".join(
             (
@@ -196,6 +205,15 @@ class RecordBuilder:
             "v": RECORD_VERSION,
         }
         return PreparedRecord(canonical_bytes(record), index_columns(record))
+
+
+def _place(redaction: dict[str, Any], ids: Mapping[str, Any]) -> dict[str, Any]:
+    """Paths from the action scan: the ids it carried live in the decision."""
+    path = redaction.get("path")
+    if isinstance(path, str):
+        head = path.split(".", 1)[0].split("[", 1)[0]
+        redaction["path"] = ("decision." if head in ids else "action.") + path if path else "action"
+    return redaction
 
 
 def _memo_key(value: Any) -> bytes:

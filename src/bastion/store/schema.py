@@ -170,3 +170,14 @@ register(
         "FOR EACH STATEMENT EXECUTE FUNCTION bastion_audit_append_only()",
     },
 )
+
+register(
+    "audit",
+    2,
+    "drop the per-agent and per-session indexes",
+    # Measured: they doubled the CPU cost of an append (SQLite, 5.1 -> 10.5 us per record)
+    # for queries that a time window (the ts index) already narrows; an all-time query by
+    # agent scans the log instead, which is fine for an occasional audit question.
+    "DROP INDEX IF EXISTS bastion_audit_agent",
+    "DROP INDEX IF EXISTS bastion_audit_session",
+)
