@@ -51,8 +51,25 @@ def check_output(result, expect: dict, tool_input: dict) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_recorded_inputs(case, enforcers):
-    result = handle(enforcers[case["policy"]], json.dumps(case["input"]))
+    # each case in its own session: session state (escalation) is tested on its own below
+    payload = {**case["input"], "session_id": f"{case['input']['session_id']}-{case['name']}"}
+    result = handle(enforcers[case["policy"]], json.dumps(payload))
     check_output(result, case["expect"], case["input"]["tool_input"])
+
+
+def test_repeated_violations_terminate_the_session():
+    """Session state through the hook: builtin:coding-agent escalates repeated denies to terminate."""
+    e = Enforcer(Engine.from_paths(["builtin:coding-agent"]), agent=AGENT)
+    read_env = next(c for c in CASES if c["name"] == "read-env")["input"]
+    outs = []
+    for i in range(8):
+        r = handle(e, json.dumps({**read_env, "session_id": "escalating", "tool_use_id": f"t{i}"}))
+        outs.append(json.loads(r.stdout))
+    assert outs[0]["hookSpecificOutput"]["permissionDecision"] == "deny" and "continue" not in outs[0]
+    assert outs[-1]["continue"] is False and outs[-1]["hookSpecificOutput"]["permissionDecision"] == "deny"
+    allowed = next(c for c in CASES if c["name"] == "read-source")["input"]
+    after = json.loads(handle(e, json.dumps({**allowed, "session_id": "escalating"})).stdout)
+    assert after["hookSpecificOutput"]["permissionDecision"] == "deny"  # a terminated session stays terminated
 
 
 def test_session_and_cwd_reach_the_action(enforcers):
