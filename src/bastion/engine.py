@@ -244,6 +244,8 @@ class Engine:
             after = getattr(stage, "after", None)
             if after is not None:
                 decision = after(self, decision, action, now) or decision
+        if self.state is not None:  # session state records the final decision (usage, sequence marks, termination)
+            self.state.record(self, decision, action, now)
         return decision
 
     def add_stage(self, stage: Any) -> None:

@@ -87,4 +87,8 @@ def state_stage(spec: Any, engine: Any = None) -> Any:
         if spec._engine is None or spec._engine is engine:
             return spec.bind(engine)
         return StateStage(spec.backend, engine)
-    return StateStage(open_state(spec), engine)
+    from bastion.state.backend import StateBackend
+
+    if isinstance(spec, StateBackend):
+        return StateStage(spec, engine)  # the caller owns (and closes) the backend
+    return StateStage(open_state(spec), engine, owns_backend=True)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.compile.context import EvalContext
 from bastion.model import Action, Decision
+from bastion.state.conditions import human_duration
 from bastion.state.decisions import iso, redacted
 from bastion.state.settings import StateSettings
 from bastion.state.view import StateView
@@ -59,7 +60,7 @@ def explain(decision: Decision, view: StateView, settings: StateSettings, notes:
                 item["condition"] = q.describe()
             history.append(item)
             if winner:
-                times = f" ({n} times{', ' + q.describe() if q.within else ''})" if q.at_least > 1 else ""
+                times = f" ({n} matching actions{' within ' + human_duration(q.within) if q.within else ''})" if q.at_least > 1 else ""
                 winners.append(f"at {iso(mark.ts)} this session did {mark.detail}{times}")
         if rs.budget is not None:
             for budget, meter, used, limit in view.budget_hits:

@@ -4,8 +4,10 @@
              with the original reason; otherwise resolve and remember the session
     state_view  ctx.state for stateful conditions (session.did, budgets), lazily read
     after    sub-agent inheritance, agent.spawn and plan.submit checks, why a
-             session.did/budget rule applied, rate limits, escalation; then record:
-             termination, usage, sequence marks, spawn grants
+             session.did/budget rule applied, rate limits, escalation
+    record   once every stage is done (approvals may have let the action through):
+             termination, and for an action that goes ahead usage, sequence marks,
+             spawn grants
     preview  the same for `engine.explain`, without writing anything
 
 One stage per engine (the engine makes it from `state=`); several engines, threads or
@@ -41,6 +43,8 @@ class _Local(threading.local):
         self.pending: dict[int, tuple[Action, SessionInfo | None, Decision | None]] = {}
         #: id(action) -> (action, view) for the evaluation in progress
         self.views: dict[int, tuple[Action, StateView]] = {}
+        #: id(action) -> (action, info, view, grant): what `record` writes once the decision is final
+        self.commits: dict[int, tuple[Action, SessionInfo | None, StateView | None, Any]] = {}
         self.depth = 0
         self.mode: str | None = None  # None (a real decision), "step" or "probe"
         self.sim_hits: dict[str, int] | None = None
@@ -48,9 +52,11 @@ class _Local(threading.local):
 
 
 class StateStage:
-    def __init__(self, backend: StateBackend, engine: Any = None) -> None:
+    def __init__(self, backend: StateBackend, engine: Any = None, *, owns_backend: bool = False) -> None:
         self.backend = backend
         self._engine = engine
+        #: close the backend with the engine (it was opened from a spec for this engine)
+        self.owns_backend = owns_backend
         self._settings: StateSettings | None = None
         self._local = _Local()
 
@@ -66,7 +72,8 @@ class StateStage:
         return s
 
     def close(self) -> None:
-        self.backend.close()
+        if self.owns_backend:
+            self.backend.close()
 
     # ------------------------------------------------------------------ the engine's hooks
 
@@ -109,6 +116,16 @@ class StateStage:
             else:
                 info = resolve(self.backend, action, now, create=True)
             return self._apply(engine, decision, action, now, info, view, commit=True)
+
+    def record(self, engine: Any, decision: Decision, action: Action, now: float) -> None:
+        """After every stage: write what the final decision implies (termination; for an
+        action that goes ahead, usage, sequence marks and spawn grants)."""
+        c = self._local.commits.pop(id(action), None)
+        if c is None or c[0] is not action:
+            return
+        _, info, view, grant = c
+        with self.backend.batch():
+            self._commit(engine, decision, action, now, info, view, self.settings(engine), grant)
 
     def preview(self, engine: Any, decision: Decision, action: Action, now: float) -> Decision:
         loc = self._local
@@ -166,7 +183,10 @@ class StateStage:
         if sid is not None and not nested:
             escalation.apply(self, decision, action, now, sid, counted, settings, notes, commit=commit)
         if commit:
-            self._commit(engine, decision, action, now, info, view, settings, grant)
+            commits = loc.commits
+            if len(commits) > _STASH_LIMIT:
+                commits.clear()
+            commits[id(action)] = (action, info, view, grant)
         if notes:
             state: dict[str, Any] = {}
             if sid is not None:
