@@ -42,9 +42,13 @@ class CanonicalError(BastionError, ValueError):
 _SORT = orjson.OPT_SORT_KEYS
 
 
-def canonical_bytes(value: Any) -> bytes:
-    """The canonical JSON of `value`, as UTF-8 bytes."""
-    if _plain(value):
+def canonical_bytes(value: Any, *, plain: bool | None = None) -> bytes:
+    """The canonical JSON of `value`, as UTF-8 bytes.
+
+    `plain=True` is for callers that already know `value` holds only str, int, bool,
+    None, dict, list and tuple (it skips that check); anything else is checked.
+    """
+    if plain or (plain is None and _plain(value)):
         try:
             out = orjson.dumps(value, option=_SORT)
         except (TypeError, orjson.JSONEncodeError):
@@ -111,6 +115,10 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f
 
 
 def _string(s: str) -> str:
+    try:
+        return orjson.dumps(s).decode("utf-8")  # same escapes as below, in C
+    except orjson.JSONEncodeError:
+        pass  # a lone surrogate: written as an escape by hand
     out = ['"']
     for ch in s:
         code = ord(ch)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Protocol
 
 import orjson
 
-from bastion.canonical import CanonicalError, canonical, canonical_bytes, digest_fields, sha256_hex
+from bastion.canonical import CanonicalError, _plain, canonical, canonical_bytes, digest_fields, sha256_hex
 from bastion.model import new_id
 
 RECORD_VERSION = 1
@@ -115,8 +115,27 @@ class RecordBuilder:
 
     def __init__(self, redactor: RedactorLike, memo_size: int = 4096) -> None:
         self.redactor = redactor
-        self._memo: dict[bytes, tuple[dict[str, Any], list[Any]]] = {}
+        self._memo: dict[bytes, _Stable] = {}
         self._memo_size = memo_size
+
+    def _stable(self, stable: dict[str, Any]) -> "_Stable":
+        key = _memo_key(stable)
+        hit = self._memo.get(key)
+        if hit is None:
+            red, found = self.redactor.redact_value(stable)
+            rules = [r for r in _list(red.get("rules")) if type(r) is dict]
+            hit = _Stable(
+                red,
+                _redaction_list(found, "decision."),
+                _plain(red),
+                _str(red.get("decision")),
+                _names([*_list(red.get("policy_ids")), *(r.get("policy") for r in rules)]),
+                _names([r.get("rule") for r in rules]),
+            )
+            if len(self._memo) >= self._memo_size:
+                self._memo.clear()
+            self._memo[key] = hit
+        return hit
 
     def decision(self, decision: Mapping[str, Any], action: Any) -> PreparedRecord:
         """A decision (its `to_dict()`) and its action (Action or mapping) as a record."""
@@ -126,7 +145,7 @@ class RecordBuilder:
         digest = "sha256:" + sha256_hex(raw)
         # the action, and the ids the decision carries unless this process generated them
         # (an agent may choose its action ids; ids from bastion.model.new_id hold no input)
-        ids = {"action_id": decision.get("action_id"), "decision_id": decision.get("decision_id")}
+        ids = {k: decision[k] for k in ("action_id", "decision_id") if k in decision}
         scan = dict(fields)
         for name, value in ids.items():
             if not (type(value) is str and _GENERATED_ID.match(value)):
@@ -141,16 +160,8 @@ class RecordBuilder:
         else:
             red_scan = fields
             action_bytes = raw
-        stable = {k: v for k, v in decision.items() if k not in _VOLATILE}
-        key = _memo_key(stable)
-        hit = self._memo.get(key)
-        if hit is None:
-            red_stable, found_s = red.redact_value(stable)
-            hit = (red_stable, _redaction_list(found_s, "decision."))
-            if len(self._memo) >= self._memo_size:
-                self._memo.clear()
-            self._memo[key] = hit
-        red_decision = dict(hit[0])
+        hit = self._stable({k: v for k, v in decision.items() if k not in _VOLATILE})
+        red_decision = dict(hit.redacted)
         red_decision.update(ids)
         ts = decision.get("timestamp")
         if not isinstance(ts, str) or not _ISO_MS.match(ts):
@@ -165,10 +176,12 @@ class RecordBuilder:
                 else:
                     extra[k] = v
         found_v: list[Any] = []
+        plain = hit.plain and all(type(v) is str for v in ids.values())
         if extra:
             red_extra, found_v = red.redact_value(extra)
             red_decision.update(red_extra)
-        redacted = [_place(r, ids) for r in _redaction_list(found_a, "")] + hit[1] + _redaction_list(found_v, "decision.")
+            plain = plain and _plain(red_extra)
+        redacted = [_place(r, ids) for r in _redaction_list(found_a, "")] + hit.found + _redaction_list(found_v, "decision.")
         # Keys are written in canonical order, so the concatenation IS the canonical JSON.
         body = b"".join(
             (
@@ -177,16 +190,28 @@ class RecordBuilder:
                 b',"action_digest":"',
                 digest.encode("ascii"),
                 b'","decision":',
-                canonical_bytes(red_decision),
+                canonical_bytes(red_decision, plain=True if plain else None),
                 b',"kind":"decision","redacted":',
-                canonical_bytes(redacted),
+                canonical_bytes(redacted) if redacted else b"[]",
                 b',"ts":"',
                 ts.encode("ascii"),
                 b'","v":%d}' % RECORD_VERSION,
             )
         )
-        record = {"action": red_scan, "decision": red_decision, "kind": DECISION, "ts": ts}
-        return PreparedRecord(body, index_columns(record))
+        agent = red_scan.get("agent")
+        session = red_scan.get("session")
+        columns = (
+            ts,
+            DECISION,
+            hit.effect,
+            _str(agent.get("id")) if type(agent) is dict else None,
+            _str(session.get("id")) if type(session) is dict else None,
+            _str(red_scan.get("capability")),
+            None,
+            hit.policies,
+            hit.rules,
+        )
+        return PreparedRecord(body, columns)
 
     def event(self, kind: str, payload: Mapping[str, Any], actor: str | None, ts: str | None = None) -> PreparedRecord:
         """A policy change, approval event or writer notice as a record."""
@@ -205,6 +230,18 @@ class RecordBuilder:
             "v": RECORD_VERSION,
         }
         return PreparedRecord(canonical_bytes(record), index_columns(record))
+
+
+@dataclass(slots=True, frozen=True)
+class _Stable:
+    """The redacted repeating part of a decision, and what the index needs from it."""
+
+    redacted: dict[str, Any]
+    found: list[Any]
+    plain: bool
+    effect: str | None
+    policies: str | None
+    rules: str | None
 
 
 def _place(redaction: dict[str, Any], ids: Mapping[str, Any]) -> dict[str, Any]:
