@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("bastion.cli.mcp_proxy", "mcp_proxy"),
     ("bastion.cli.approvals", "approvals"),
     ("bastion.cli.policy", "policy"),  # also adds "templates enable|fork"
+    ("bastion.cli.sessions", "sessions"),
 ]
 
 

@@ -251,6 +251,10 @@ class StateStage:
             loc.depth -= 1
             loc.mode = saved
 
+    def probing(self) -> bool:
+        """Inside a capability probe of agent.spawn: "may this agent do X at all"."""
+        return self._local.mode == "probe"
+
     def simulation(self) -> dict[str, int] | None:
         return self._local.sim_hits
 

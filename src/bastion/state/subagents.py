@@ -156,7 +156,8 @@ def inherit(stage: "StateStage", engine: Any, decision: Decision, action: Action
             "session": SessionRef(id=parent.id, parent_id=parent.parent_id, depth=parent.depth),
         }
     )
-    d = stage.evaluate(engine, probe, now, mode="step")
+    # a capability probe (from agent.spawn) stays a probe for the parent too
+    d = stage.evaluate(engine, probe, now, mode="probe" if stage.probing() else "step")
     note.update(decision=d.decision.label, reason=d.reason, rules=[f"{r.policy}/{r.rule}" for r in d.rules])
     if d.decision > decision.decision:
         tighten(decision, action, d.decision, f"{d.reason} (as for its parent session {parent.id}: a sub-agent is never less restricted than its parent)")
