@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import secrets
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -59,7 +59,7 @@ KIND_HOOKS: dict[str, str] = {
 
 def new_id(prefix: str) -> str:
     """Unguessable ids: an approval id travels in links."""
-    return f"{prefix}-{secrets.token_hex(10)}"
+    return f"{prefix}-{os.urandom(10).hex()}"
 
 
 @dataclass
@@ -175,6 +175,12 @@ class ApprovalService:
         action = coerce_action(action)
         now = self.clock() if now is None else now
         digest = action_digest(action)
+        with reading(self.store) as r:  # the common repeat (still pending, or denied) needs no write
+            pending = self._requests(r, digest=digest, status=Status.PENDING)
+            if not any(p.expires_at <= now for p in pending) and not any(g.usable(now) for g in self._grants(r, digest=digest)):
+                found = self._waiting(r, digest, pending, now)
+                if found is not None:
+                    return found
         with audited(self.store) as tx:
             for req in self._requests(tx, digest=digest, status=Status.PENDING):
                 if req.expires_at <= now:
@@ -183,16 +189,23 @@ class ApprovalService:
                 if grant.usable(now):
                     self._use(tx, grant, decision, action, now)
                     return Resolution("granted", self._load(tx, grant.approval_id), grant)
-            for req in self._requests(tx, digest=digest, status=Status.PENDING):
-                if req.kind == KIND_ACTION:
-                    return Resolution("pending", req)
-            for req in self._requests(tx, digest=digest, status=Status.DENIED):
-                if req.kind == KIND_ACTION and req.expires_at > now:
-                    return Resolution("denied", req)
+            found = self._waiting(tx, digest, self._requests(tx, digest=digest, status=Status.PENDING), now)
+            if found is not None:
+                return found
             req = self._build(decision, action, digest, now, compiled)
             self._insert(tx, req, now)
         self._signal()
         return Resolution("created", req)
+
+    def _waiting(self, r: Any, digest: str, pending: list[ApprovalRequest], now: float) -> Resolution | None:
+        """The request this action already waits on, or the denial that still stands."""
+        for req in pending:
+            if req.kind == KIND_ACTION:
+                return Resolution("pending", req)
+        for req in self._requests(r, digest=digest, status=Status.DENIED):
+            if req.kind == KIND_ACTION and req.expires_at > now:
+                return Resolution("denied", req)
+        return None
 
     def create(self, tx: AuditedTx | None = None, /, **fields: Any) -> ApprovalRequest:
         """Create a request of any kind from explicit fields (policy changes use this)."""
