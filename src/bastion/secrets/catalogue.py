@@ -72,7 +72,11 @@ def _b64_of(text: str) -> tuple[str, ...]:
 _B64_PRIVATE_KEY = "|".join(_b64_of("PRIVATE KEY"))
 # exactly 40 base64 characters, at least one of them "/" or "+" (so hex digests never match):
 # one alternative per position of the first "/" or "+"
-_FORTY_WITH_SLASH = "(?:" + "|".join(f"[A-Za-z0-9]{{{k}}}[/+][A-Za-z0-9/+]{{{39 - k}}}" for k in range(40)) + ")"
+def _rep(cls: str, k: int) -> str:
+    return f"{cls}{{{k}}}" if k else ""  # Hyperscan rejects a {0} repeat
+
+
+_FORTY_WITH_SLASH = "(?:" + "|".join(_rep("[A-Za-z0-9]", k) + "[/+]" + _rep("[A-Za-z0-9/+]", 39 - k) for k in range(40)) + ")"
 
 D = DetectorSpec
 

@@ -6,7 +6,7 @@ text. The scanner finds candidate chunks with the fixed patterns below (Python
 ``re``, character classes only, so no backtracking), decodes the ones that turn
 into readable text, and scans the result again, one level less deep.
 
-Bounds: chunks of 16+ characters only, at most `MAX_CHUNKS` chunks and
+Bounds: base64 chunks of 20+ characters and hex chunks of 32+ digits only, at most `MAX_CHUNKS` chunks and
 `MAX_DECODED_BYTES` decoded bytes per call, decoded text must be at least
 `MIN_PRINTABLE` printable. Depth is bounded by the caller.
 """
@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-MIN_CHUNK = 16
 MAX_CHUNKS = 2000
 MAX_DECODED_BYTES = 4 * 1024 * 1024
 MIN_PRINTABLE = 0.9
 
-# base64 (standard or url-safe) runs; "=" only as trailing padding
-_B64 = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])")
+# base64 (standard or url-safe) runs of 20+ characters; "=" only as trailing padding
+_B64 = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
+# hex runs of 32+ digits (16+ bytes); evenness and boundaries are checked in Python
+_HEX = re.compile(r"[0-9A-Fa-f]{32,}")
+_DELETE_HEX = str.maketrans("", "", "0123456789abcdefABCDEF")
+_DELETE_B64_BODY = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # percent escapes; a chunk is the run of URL characters around them
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 _URL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~!$'()*+,;=:@/?-%")
@@ -48,6 +51,53 @@ def _percent_runs(text: str) -> list[tuple[int, int]]:
         runs.append((s, e))
         end = e
     return runs
+
+
+# --------------------------------------------------------------------------- triggers
+#
+# Decoding every base64-looking run of a large text costs far more than scanning it.
+# A secret is found after decoding only if the decoded text holds what a detector
+# looks for: a credential keyword or a token prefix. Those words have a fixed
+# spelling in base64 (one per byte alignment) and in hex, so the scanner looks for
+# the spellings, with the same single pass, and decodes only when one occurs.
+
+TRIGGER_WORDS = (
+    "password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "bearer", "authorization",
+    "credential", "private key", "-----begin", "aws_", "akia", "asia", "ghp_", "gho_", "ghs_", "ghu_",
+    "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxe", "sk_live_", "sk_test_", "rk_live_",
+    "sk-ant-", "sk-proj-", "aiza", "hf_", "npm_", "pypi-", "postgres", "mongodb", "mysql", "redis", "amqp",
+    "://", "sg.", "dapi", "access_key", "accesskey", "client_secret", "pwd=", "pass=",
+)
+
+
+def _casings(word: str) -> set[str]:
+    return {word, word.upper(), word[:1].upper() + word[1:]}
+
+
+def b64_spellings(word: str, min_len: int = 5) -> set[str]:
+    """Base64 substrings that appear whenever `word` is encoded, whatever its alignment."""
+    out: set[str] = set()
+    raw = word.encode()
+    for pad in range(3):
+        enc = base64.b64encode(b"\x00" * pad + raw + b"\x00\x00").decode()
+        first = (pad * 8 + 5) // 6  # characters touched by the padding before
+        last = ((pad + len(raw)) * 8) // 6  # characters fully determined by the word
+        part = enc[first:last]
+        if len(part) >= min_len:
+            out.add(part)
+            out.add(part.replace("+", "-").replace("/", "_"))
+    return out
+
+
+def trigger_literals() -> dict[str, set[str]]:
+    """encoding -> literals whose presence makes decoding worth it."""
+    b64: set[str] = set()
+    hx: set[str] = set()
+    for w in TRIGGER_WORDS:
+        for c in _casings(w):
+            b64 |= b64_spellings(c)
+            hx.add(c.encode().hex())
+    return {"base64": b64, "hex": {h for h in hx if len(h) >= 6}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +135,30 @@ def _b64(chunk: str) -> bytes | None:
         return None
 
 
-def _looks_like_word_run(chunk: str) -> bool:
-    """Identifiers and words (``ThisIsAClassName``, ``snake_case_name``) are not base64."""
-    letters = sum(ch.isalpha() for ch in chunk)
-    return letters == len(chunk) and (chunk.islower() or chunk.isupper())
+def _plausible_b64(chunk: str) -> bool:
+    """Cheap filters, all in C: words, identifiers, numbers and hex digests are not base64 payloads."""
+    body = chunk.rstrip("=")
+    if body.isalpha() or body.isdigit():
+        return False
+    if not body.translate(_DELETE_HEX):
+        return False  # only hex digits: handled (or not) as hex
+    rest = body.translate(_DELETE_B64_BODY)  # what is left after removing letters
+    if not rest.strip("_-") and ("_" in rest or "-" in rest):
+        return False  # snake_case or kebab-case words
+    return not (body.islower() or body.isupper())
 
 
 def find_chunks(text: str, want: frozenset[str] = frozenset({"base64", "hex", "percent"})) -> list[Chunk]:
     """Decodable chunks of `text`, non-overlapping, in order, within the bounds above."""
     out: list[Chunk] = []
     budget = MAX_DECODED_BYTES
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # sorted, non-overlapping
+
+    def overlaps(start: int, end: int) -> bool:
+        i = bisect.bisect_right(taken, (start, len(text) + 1)) - 1
+        if i >= 0 and taken[i][1] > start:
+            return True
+        return i + 1 < len(taken) and taken[i + 1][0] < end
 
     def add(start: int, end: int, enc: str, raw: bytes | None) -> None:
         nonlocal budget
@@ -105,7 +168,7 @@ def find_chunks(text: str, want: frozenset[str] = frozenset({"base64", "hex", "p
         if decoded is None:
             return
         budget -= len(raw)
-        taken.append((start, end))
+        bisect.insort(taken, (start, end))
         out.append(Chunk(start, end, enc, decoded))
 
     if "percent" in want and "%" in text:
@@ -117,14 +180,17 @@ def find_chunks(text: str, want: frozenset[str] = frozenset({"base64", "hex", "p
             add(s, e, "percent", raw)
     if "hex" in want:
         for m in _HEX.finditer(text):
-            add(m.start(), m.end(), "hex", bytes.fromhex(m.group(0)))
+            s, e = m.start(), m.end()
+            if (e - s) % 2 or overlaps(s, e):
+                continue
+            add(s, e, "hex", bytes.fromhex(m.group(0)))
     if "base64" in want:
         for m in _B64.finditer(text):
-            s, e = m.start(), m.end()
-            if any(a <= s < b or a < e <= b for a, b in taken):
-                continue
             chunk = m.group(0)
-            if _looks_like_word_run(chunk):
+            if not _plausible_b64(chunk):
+                continue
+            s, e = m.start(), m.end()
+            if overlaps(s, e):
                 continue
             add(s, e, "base64", _b64(chunk))
     out.sort(key=lambda c: c.start)

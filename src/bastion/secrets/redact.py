@@ -185,7 +185,8 @@ class Redactor:
             result: dict = {}
             for k, v in value.items():
                 if isinstance(k, str):
-                    new_k = self._redact_str(k, join_path(path, k), None, out) if self.scanner.might_contain(k) else k
+                    # keys are names; only a long one can be a token used as a key
+                    new_k = self._redact_str(k, join_path(path, k), None, out) if len(k) >= 16 and self.scanner.might_contain(k) else k
                 else:
                     new_k = k
                 result[new_k] = self._walk(v, join_path(path, new_k), k if isinstance(k, str) else None, out, depth + 1)

@@ -47,12 +47,19 @@ ANCHOR_LOOKBACK = 512
 _OVERFLOW: list[int] = []
 DEFAULT_DECODE_DEPTH = 2
 
-_DEC_B64, _DEC_HEX, _DEC_PCT = "base64", "hex", "percent"
-_DECODE_TRIGGERS = {
-    _DEC_B64: rb"[A-Za-z0-9+/_\-]{16}",
-    _DEC_HEX: rb"[0-9A-Fa-f]{16}",
-    _DEC_PCT: rb"%[0-9A-Fa-f]{2}",
-}
+def _decode_triggers() -> list[tuple[str, bytes, bool]]:
+    """(encoding, hyperscan pattern, caseless): spellings of credential words in base64/hex, and %XX."""
+    out: list[tuple[str, bytes, bool]] = []
+    for enc, literals in _decode.trigger_literals().items():
+        for lit in sorted(literals):
+            out.append((enc, _escape(lit).encode("ascii"), enc == "hex"))
+    # escaped URL delimiters (":", "=", "/", "@", "+", "&", "?"), uppercase as encoders write them;
+    # lowercase "%3d" is far more often a printf format than an escape
+    out.append(("percent", rb"%(?:3A|3D|2F|40|2B|26|3F)", False))
+    return out
+
+
+_DECODE_ENCODINGS = ("base64", "hex", "percent")
 
 
 # --------------------------------------------------------------------------- findings
@@ -265,11 +272,13 @@ class Scanner:
         keyword_index = {k: n + i for i, k in enumerate(keywords)}
         self._detectors = [_compile(s, keyword_index) for s in specs]
         trigger_base = n + len(keywords)
-        self._trigger_ids = {name: trigger_base + i for i, name in enumerate(_DECODE_TRIGGERS)}
+        triggers = _decode_triggers()
+        #: hyperscan id -> the encoding it announces
+        self._trigger_enc = {trigger_base + i: enc for i, (enc, _, _) in enumerate(triggers)}
         patterns = [(s.anchor or s.pattern).encode("utf-8") for s in specs]
         patterns += [_keyword_pattern(k) for k in keywords]
-        patterns += list(_DECODE_TRIGGERS.values())
-        caseless = [False] * (n + len(keywords) + len(_DECODE_TRIGGERS))
+        patterns += [p for _, p, _ in triggers]
+        caseless = [False] * (n + len(keywords)) + [c for _, _, c in triggers]
         self._prefilter = _Prefilter(patterns, caseless, positional=[i for i, s in enumerate(specs) if s.window])
         self._n = n
 
@@ -314,7 +323,7 @@ class Scanner:
         data = text.encode("utf-8", "surrogatepass")
         hits, _ = self._prefilter.scan(data)
         return any(self._enabled(i, hits) for i in hits if i < self._n) or (
-            self.decode_depth > 0 and any(self._trigger_ids[t] in hits for t in _DECODE_TRIGGERS)
+            self.decode_depth > 0 and any(i in self._trigger_enc for i in hits)
         )
 
     def scan(self, text: str, decode_depth: int | None = None) -> list[Finding]:
@@ -349,7 +358,7 @@ class Scanner:
                 self._confirm(det, data, max(0, hits[i] - MAX_MATCH_WINDOW), cands)
         cands = _merge(cands)
         if depth > 0:
-            wanted = frozenset(t for t in _DECODE_TRIGGERS if self._trigger_ids[t] in hits)
+            wanted = frozenset(self._trigger_enc[i] for i in hits if i in self._trigger_enc)
             if wanted:
                 cands = _merge(cands + self._scan_decoded(text, data, cands, depth, wanted))
         return cands
