@@ -183,13 +183,20 @@ def test_drop_and_alert_sync_lets_decisions_stand(store: Any, redactor: Any, mak
     gate.down = True
     alerts: list[str] = []
     w = AuditWriter(gate, "sync", redactor=redactor, sync_timeout=0.1, on_failure="drop_and_alert", on_alert=alerts.append, retry_max_delay=0.01)  # type: ignore[arg-type]
-    items = _decisions(make_action, make_decision, 2)
-    w.record(*items[0])  # no exception: the caller proceeds
-    assert w.stats["dropped"] == 1 and alerts
+    items = _decisions(make_action, make_decision, 3)
+    w.record(*items[0])  # no exception: the caller proceeds; its record is in flight
+    assert w.stats["dropped"] == 0 and "in flight" in alerts[-1]
+    wait_for(lambda: w.stats["store_error"] is not None, "the writer noticed the outage")
+    w.record(*items[1])  # a known outage: dropped at once, not after sync_timeout
+    assert w.stats["dropped"] == 1 and "store unavailable" in alerts[-1]
     gate.down = False
-    w.record(*items[1])
+    wait_for(lambda: w.stats["store_error"] is None, "the writer recovered")
+    w.record(*items[2])
     w.close()
-    assert store.count(kinds=("audit.dropped",)) == 1
+    ids = [r.record["decision"]["decision_id"] for r in store.query(kinds=("decision",))]
+    assert ids == [items[0][0].decision_id, items[2][0].decision_id]
+    (notice,) = list(store.query(kinds=("audit.dropped",)))
+    assert notice.record["payload"]["total"] == 1
 
 
 def test_unknown_commit_outcome_is_not_written_twice(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:

@@ -146,8 +146,10 @@ class AuditWriter:
         with self._lock:
             if self._closing or self._dead:
                 raise AuditUnavailable("the audit writer is closed" if self._closing else f"the audit writer stopped: {self._store_error}")
-            if self._store_error is not None and self._deny:
-                raise AuditUnavailable(f"audit store unavailable ({self._store_error}); failing closed")
+            if self._store_error is not None and (self._deny or self._sync):
+                # known outage: answer now rather than after sync_timeout (async
+                # drop_and_alert keeps queueing: the queue is the buffer for the outage)
+                return self._refuse(f"audit store unavailable ({self._store_error})")
             if len(self._q) >= self._queue_size:
                 return self._refuse(f"audit queue full ({self._queue_size} records waiting)")
             self._next_ticket += 1
@@ -164,12 +166,18 @@ class AuditWriter:
             while self._done_upto < ticket and not self._dead:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    why = f"audit record not committed within {self._sync_timeout:g}s" + (
+                        f"; store: {self._store_error}" if self._store_error else ""
+                    )
                     if ticket > self._taken_upto:
-                        self._abandoned.add(ticket)  # not written at all
-                    elif self._deny:
-                        self._late.append(str(snap.get("decision_id")))  # may land later: say so in the chain
-                    why = f"; store: {self._store_error}" if self._store_error else ""
-                    return self._refuse(f"audit record not committed within {self._sync_timeout:g}s{why}")
+                        self._abandoned.add(ticket)  # never written: denied, or dropped
+                        return self._refuse(why)
+                    # in flight: it lands when the store answers
+                    if self._deny:
+                        self._late.append(str(snap.get("decision_id")))  # say so in the chain
+                        raise AuditUnavailable(why)
+                    self._alert(f"{why}; the record is in flight and will be written when the store answers")
+                    return None
                 self._done.wait(remaining)
             error = self._failed.pop(ticket, None)
             if error is None and self._done_upto < ticket:

@@ -1,0 +1,388 @@
+"""Decisions per second with the audit log on, next to the same workload with it off.
+
+    python benchmarks/audit.py [--workload tools|corpus] [--decisions 30000] [--sync-decisions 8000]
+                               [--repeat 3] [--pg URL] [--no-pg] [--verify-records 1000000] [--json OUT]
+
+Workload (--workload): `Engine.from_paths(["builtin:coding-agent"])` deciding either
+`tools` (MCP-style tool calls: decisions take microseconds, so the audit path dominates;
+the default) or `corpus` (shell commands, SQL and file paths from shared/corpora: dcg,
+dippy, postgres_mcp), as agents and sessions vary. Every scenario runs in this one
+process, on this machine, in one run, so the ratios compare like with like:
+
+* `off`        the engine alone (1 caller; 8 callers for the sync comparison)
+* `async`      AuditWriter(durability="async"), 1 caller; the clock stops when close()
+               has drained the queue, so the figure is end to end (every record committed)
+* `sync`       AuditWriter(durability="sync"), 8 caller threads; each decide() returns
+               only once its record is committed (group commit shares the commits)
+
+each on SQLite (a file under a temp dir, WAL, synchronous=FULL unless --sqlite-synchronous
+normal) and PostgreSQL, each
+with the project's Redactor (`redactor=real`, what runs in production) and with a
+pass-through redactor (`redactor=none`: the store pipeline alone, to show where time goes).
+Per-decision latency (caller side: decide + record) is reported as median and p99.
+
+Then `verify` on a chain of --verify-records records (SQLite and PostgreSQL): the time
+`store.verify()` takes to walk it (hash, link, and column checks for every record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from bastion.engine import Engine  # noqa: E402
+from bastion.model import Action  # noqa: E402
+from bastion.store import AuditWriter, open_store  # noqa: E402
+from bastion.store.records import RecordBuilder  # noqa: E402
+
+CORPORA = next((p for p in (ROOT.parent / "shared" / "corpora", Path("/work/shared/corpora")) if p.exists()), None)
+
+
+class PassThrough:
+    """Redacts nothing: isolates the store pipeline's own cost. Never use outside benchmarks."""
+
+    def redact_action(self, action: Any) -> tuple[Any, list[Any]]:
+        return action, []
+
+    def redact_value(self, value: Any) -> tuple[Any, list[Any]]:
+        return value, []
+
+
+# --------------------------------------------------------------------------- workload
+
+
+WORKLOADS = ("tools", "corpus")
+_WORKLOAD = ["tools"]
+_SQLITE_SYNC = ["full"]
+
+
+def workload(count: int, kind: str | None = None) -> list[Action]:
+    """`tools`: MCP-style tool calls (decisions take microseconds, so the audit path
+    dominates). `corpus`: shell commands, SQL and file paths from shared/corpora
+    (decisions include shell and SQL analysis)."""
+    kind = kind or _WORKLOAD[0]
+    items: list[tuple[str, str, dict[str, Any]]] = []
+    if kind == "tools":
+        tools = ["search_docs", "read_ticket", "list_files", "get_weather", "query_metrics", "send_message", "create_issue", "fetch_page"]
+        for i in range(4000):
+            items.append(("tool.call", tools[i % len(tools)], {"query": f"item {i} of the backlog", "limit": i % 50}))
+    else:
+        if CORPORA is None:
+            raise SystemExit("shared/corpora not found next to the repository")
+        for name in ("dcg/dcg_commands.jsonl", "dcg/dcg_pack_unit_tests.jsonl", "dippy/dippy_commands.jsonl"):
+            for line in (CORPORA / name).open(encoding="utf-8"):
+                items.append(("shell.exec", json.loads(line)["command"], {"cwd": "/srv/app"}))
+        for line in (CORPORA / "postgres_mcp/postgres_mcp_safe_sql.jsonl").open(encoding="utf-8"):
+            items.append(("database.query", json.loads(line)["sql"], {}))
+        for i in range(500):
+            items.append(("filesystem.read", f"/srv/app/src/module_{i}/file_{i % 37}.py", {}))
+    out = []
+    for i in range(count):
+        cap, target, args = items[(i * 7919) % len(items)]  # spread over the items, deterministic
+        out.append(
+            Action(
+                capability=cap,
+                target=target,
+                agent={"id": f"agent-{i % 16}", "role": "coding-agent"},
+                session={"id": f"s-{i % 64}"},
+                args=args,
+            )
+        )
+    return out
+
+
+def make_engine(audit: Any = None) -> Engine:
+    return Engine.from_paths(["builtin:coding-agent"], audit=audit, check_examples=False)
+
+
+# --------------------------------------------------------------------------- stores
+
+
+def pg_base(url: str) -> str | None:
+    """Create the benchmark database if needed; None when no server answers."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    p = urlsplit(url)
+    db = p.path.lstrip("/") or "bastion_bench"
+    admin = urlunsplit((p.scheme, p.netloc, "/postgres", p.query, p.fragment))
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as cx:
+            if not cx.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+                cx.execute(f'CREATE DATABASE "{db}"')
+    except psycopg.Error as exc:
+        print(f"# PostgreSQL skipped: {str(exc).splitlines()[0] if str(exc) else exc}", file=sys.stderr)
+        return None
+    return url
+
+
+class Fresh:
+    """A fresh store location per run: a temp SQLite file or a new PostgreSQL schema."""
+
+    def __init__(self, backend: str, pg_url: str | None) -> None:
+        self.backend = backend
+        self.pg_url = pg_url
+
+    def __enter__(self) -> str:
+        if self.backend == "sqlite":
+            self.tmp = tempfile.TemporaryDirectory(prefix="bastion-bench-")
+            return os.path.join(self.tmp.name, "audit.db")
+        import psycopg
+
+        assert self.pg_url is not None
+        self.schema = "bench_" + uuid.uuid4().hex[:10]
+        with psycopg.connect(self.pg_url, autocommit=True) as cx:
+            cx.execute(f"CREATE SCHEMA {self.schema}")
+        p = urlsplit(self.pg_url)
+        opt = "options=" + quote(f"-csearch_path={self.schema}")
+        return urlunsplit((p.scheme, p.netloc, p.path, f"{p.query}&{opt}" if p.query else opt, p.fragment))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.backend == "sqlite":
+            self.tmp.cleanup()
+        else:
+            import psycopg
+
+            with psycopg.connect(self.pg_url, autocommit=True) as cx:
+                cx.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def percentile(samples: list[int], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(q * len(s)))] / 1000.0
+
+
+def drive(engine: Engine, actions: list[Action], threads: int) -> tuple[float, list[int], int]:
+    """Decide every action from `threads` callers; returns (seconds, latencies ns, denied-by-audit)."""
+    chunks = [actions[i::threads] for i in range(threads)]
+    lat: list[list[int]] = [[] for _ in range(threads)]
+    failed = [0] * threads
+    start = threading.Barrier(threads + 1)
+
+    def run(k: int) -> None:
+        out = lat[k]
+        pc = time.perf_counter_ns
+        decide = engine.decide
+        start.wait()
+        for a in chunks[k]:
+            t0 = pc()
+            d = decide(a)
+            out.append(pc() - t0)
+            if d.error is not None and "audit" in d.reason:
+                failed[k] += 1
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    gc.collect()
+    gc.disable()
+    try:
+        start.wait()
+        t0 = time.perf_counter()
+        for t in ts:
+            t.join()
+        elapsed = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    return elapsed, [x for part in lat for x in part], sum(failed)
+
+
+def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[Action], threads: int, pg_url: str | None) -> dict[str, Any]:
+    warm = actions[:1000]
+    if mode == "off":
+        engine = make_engine()
+        drive(engine, warm, threads)
+        elapsed, lat, failed = drive(engine, actions, threads)
+        engine.close()
+        return {"seconds": elapsed, "lat": lat, "failed": failed, "records": 0}
+    assert backend is not None
+    with Fresh(backend, pg_url) as url:
+        store = open_store(url, synchronous=_SQLITE_SYNC[0]) if backend == "sqlite" else open_store(url)
+        redactor = PassThrough() if redactor_name == "none" else None
+        if redactor is not None:
+            store.redactor = redactor
+        writer = AuditWriter(store, mode, queue_size=len(actions) + len(warm) + 10, redactor=redactor)  # type: ignore[arg-type]
+        engine = make_engine(writer)
+        drive(engine, warm, threads)
+        writer.flush()
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            _, lat, failed = drive(engine, actions, threads)
+            writer.flush()  # async: the clock stops when every record is committed
+            elapsed = time.perf_counter() - t0
+        finally:
+            gc.enable()
+        stats = writer.stats
+        engine.close()
+        records = store.count()
+        store.close()
+    return {"seconds": elapsed, "lat": lat, "failed": failed, "records": records, "batches": stats["batches"]}
+
+
+def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, Any]]:
+    async_actions = workload(args.decisions)
+    sync_actions = workload(args.sync_decisions)
+    backends = ["sqlite"] + (["postgresql"] if pg_url else [])
+    plan: list[tuple[str, str | None, str, list[Action], int]] = [
+        ("off", None, "-", async_actions, 1),
+        ("off", None, "-", sync_actions, 8),
+    ]
+    for backend in backends:
+        for red in ("real", "none"):
+            plan.append(("async", backend, red, async_actions, 1))
+            plan.append(("sync", backend, red, sync_actions, 8))
+    rows = []
+    for mode, backend, red, actions, threads in plan:
+        runs = [scenario(mode, backend, red, actions, threads, pg_url) for _ in range(args.repeat)]
+        rates = [len(actions) / r["seconds"] for r in runs]
+        lat = [x for r in runs for x in r["lat"]]
+        row = {
+            "mode": mode,
+            "backend": backend or "-",
+            "redactor": red,
+            "callers": threads,
+            "decisions": len(actions),
+            "per_sec_median": statistics.median(rates),
+            "per_sec_runs": [round(x) for x in rates],
+            "latency_us_p50": percentile(lat, 0.50),
+            "latency_us_p99": percentile(lat, 0.99),
+            "denied_by_audit": sum(r["failed"] for r in runs),
+            "records_last_run": runs[-1]["records"],
+        }
+        rows.append(row)
+        print(
+            f"# {mode:5s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
+            f"p50 {row['latency_us_p50']:.1f} us p99 {row['latency_us_p99']:.1f} us",
+            file=sys.stderr,
+        )
+    base = {r["callers"]: r["per_sec_median"] for r in rows if r["mode"] == "off"}
+    for r in rows:
+        r["vs_off"] = r["per_sec_median"] / base[r["callers"]]
+    return rows
+
+
+# --------------------------------------------------------------------------- components
+
+
+def components(actions: list[Action]) -> dict[str, float]:
+    """Microseconds per record for the pieces of the pipeline (median of 5 passes)."""
+    from bastion.secrets import Redactor
+
+    engine = make_engine()
+    snaps = [(engine.decide(a).to_dict(), a) for a in actions]
+    out: dict[str, float] = {}
+
+    def per_record(fn: Callable[[Any, Any], Any]) -> float:
+        for d, a in snaps[:200]:
+            fn(d, a)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for d, a in snaps:
+                fn(d, a)
+            times.append((time.perf_counter() - t0) / len(snaps) * 1e6)
+        return statistics.median(times)
+
+    out["decide"] = per_record(lambda d, a: engine.decide(a))
+    out["build_record_no_redaction"] = per_record(RecordBuilder(PassThrough()).decision)
+    real = Redactor()
+    out["build_record_real_redactor"] = per_record(RecordBuilder(real).decision)
+    from bastion.canonical import digest_fields
+
+    fields = {id(a): digest_fields(a) for _, a in snaps}
+    out["redactor_redact_action"] = per_record(lambda d, a: real.redact_action(fields[id(a)]))
+    return out
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def verify_bench(backend: str, n: int, pg_url: str | None) -> dict[str, Any]:
+    """Build an n-record chain (bodies from the real workload), then time store.verify()."""
+    engine = make_engine()
+    builder = RecordBuilder(PassThrough())
+    distinct = [builder.decision(engine.decide(a).to_dict(), a) for a in workload(20_000)]
+    with Fresh(backend, pg_url) as url:
+        store = open_store(url, synchronous="normal") if backend == "sqlite" else open_store(url)
+        t0 = time.perf_counter()
+        batch = 10_000
+        for start in range(0, n, batch):
+            store.append([distinct[(start + i) % len(distinct)] for i in range(min(batch, n - start))])
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        result = store.verify()
+        elapsed = time.perf_counter() - t0
+        store.close()
+    assert result.ok and result.checked == n, result
+    mean_body = statistics.mean(len(p.body) for p in distinct)
+    print(f"# verify {backend}: {n:,} records in {elapsed:.1f} s ({n / elapsed:,.0f}/s); appended at {n / build:,.0f}/s", file=sys.stderr)
+    return {"backend": backend, "records": n, "seconds": elapsed, "per_sec": n / elapsed, "append_per_sec": n / build, "mean_body_bytes": mean_body}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--decisions", type=int, default=30_000, help="decisions per async / single-caller run")
+    ap.add_argument("--sync-decisions", type=int, default=8_000, help="decisions per sync / 8-caller run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pg", default=os.environ.get("BASTION_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/bastion_bench"))
+    ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--verify-records", type=int, default=1_000_000)
+    ap.add_argument("--workload", choices=WORKLOADS, default="tools")
+    ap.add_argument("--sqlite-synchronous", choices=("full", "normal"), default="full", help="SQLite durability (default full: survives power loss)")
+    ap.add_argument("--json", default=None, help="default: benchmarks/out/audit-WORKLOAD.json")
+    args = ap.parse_args()
+    _WORKLOAD[0] = args.workload
+    _SQLITE_SYNC[0] = args.sqlite_synchronous
+
+    pg_url = None if args.no_pg else pg_base(args.pg)
+    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workload {args.workload}, SQLite synchronous={args.sqlite_synchronous}", file=sys.stderr)
+    comp = components(workload(3000))
+    rows = run_matrix(args, pg_url)
+    verifies = [verify_bench("sqlite", args.verify_records, None)]
+    if pg_url:
+        verifies.append(verify_bench("postgresql", args.verify_records, pg_url))
+
+    print(f"\nAudit log throughput, workload {args.workload}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
+    print(f"{'mode':6} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
+    for r in rows:
+        print(
+            f"{r['mode']:6} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
+            f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
+        )
+    print("\nPer-record cost of the pieces (microseconds, median of 5 passes over 3,000 decisions)")
+    for k, v in comp.items():
+        print(f"  {k:32s} {v:8.1f}")
+    print("\nVerify (store.verify(): hash, link and column checks on every record)")
+    for v in verifies:
+        print(f"  {v['backend']:11s} {v['records']:>10,} records  {v['seconds']:7.1f} s  {v['per_sec']:>10,.0f} records/s  (mean body {v['mean_body_bytes']:.0f} bytes)")
+    out = Path(args.json or ROOT / "benchmarks" / "out" / f"audit-{args.workload}-{args.sqlite_synchronous}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"workload": args.workload, "sqlite_synchronous": args.sqlite_synchronous, "rows": rows, "components": comp, "verify": verifies, "python": platform.python_version(), "cores": os.cpu_count()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
