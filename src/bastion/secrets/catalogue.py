@@ -391,7 +391,6 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         r"|glagent-[A-Za-z0-9_\-]{50,}"
         r"|gloas-[A-Za-z0-9_\-]{64}"
         r"|glsoat-[A-Za-z0-9_\-]{20,}"
-        r"|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"
         r"|GR1348941[A-Za-z0-9_\-]{20,})" + _END,
         "GitLab personal, deploy, runner, trigger, incoming-mail, agent, OAuth, SCIM and registration tokens",
         min_entropy=2.8,

@@ -399,6 +399,10 @@ class Scanner:
                 continue
             if style == "tick" and any(c.isspace() for c in secret):
                 continue  # `command substitution`, not a literal
+            if style == "bare" and data[e : e + 1] in (b"(", b"[", b"."):
+                continue  # get_password(), cfg[...], obj.attr: code, not a literal
+            if _inside_marker(data, s):
+                continue  # our own [REDACTED:kind:fingerprint]
             # "Password=myPassword;" in a connection string is a literal even if it reads like a name
             conn = style == "bare" and det.op_group and m.group(det.op_group) == b"=" and data[e : e + 1] == b";"
             kind = _accept(spec, det, secret, key, style == "bare", bool(conn))
@@ -449,6 +453,15 @@ class Scanner:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+_MARKER_OPEN = b"[REDACTED:"
+
+
+def _inside_marker(data: bytes, pos: int) -> bool:
+    """True when `pos` falls inside a ``[REDACTED:kind:fingerprint]`` marker (re-scanning redacted text)."""
+    i = data.rfind(_MARKER_OPEN, max(0, pos - 80), pos + 1)
+    return i >= 0 and data.find(b"]", i) >= pos
 
 
 def _escape(text: str) -> str:
