@@ -440,3 +440,17 @@ def test_list_filters_and_rejects_unknown_status(engine: Any, service: ApprovalS
     assert [r.id for r in service.list(["denied"])] == [a2]
     with pytest.raises(ValueError):
         service.list("approvedd")
+
+
+def test_secrets_are_never_stored_raw(engine: Any, service: ApprovalService, store: Any) -> None:
+    from bastion.approvals.ledger import reading
+
+    token = "ghp_0123456789abcdefghijABCDEFGHIJ0123456789"
+    _, aid = ask(engine, action(target=f"git push https://{token}@github.com/acme/app.git"))
+    service.deny(aid, "sam@example.com", f"you pasted {token} into the command")
+    req = service.get(aid)
+    assert token not in req.target and token not in (req.resolution or "") and token not in req.votes[0].reason
+    assert all(token not in r.body for r in store.query())
+    with reading(store) as r:
+        for table in ("bastion_approvals", "bastion_approval_votes"):
+            assert token not in repr(r.execute(f"SELECT * FROM {table}"))

@@ -238,6 +238,11 @@ class ApprovalService:
         )
         return [ApprovalRequest.from_row(row) for row in rows]
 
+    def _redacted_text(self, text: str) -> str:
+        """Free text people write (reasons) is stored like everything else: secrets redacted."""
+        redacted, _ = self.store.get_redactor().redact_value(text)
+        return redacted if isinstance(redacted, str) else text
+
     def _redacted_action(self, action: Action) -> dict[str, Any]:
         redacted, _ = self.store.get_redactor().redact_action(action.to_dict())
         return redacted
@@ -339,7 +344,7 @@ class ApprovalService:
                 req = self._load(t, approval_id)
             try:
                 who = check_voter(req, approver, self.people)
-                text = check_reason(reason, vote)
+                text = self._redacted_text(check_reason(reason, vote))
                 scope, until = check_scope(req, scope, until, now) if vote == "approve" else ("once", None)
             except ApprovalRefused as exc:
                 refused = exc
@@ -381,7 +386,7 @@ class ApprovalService:
                 self._expire(t, req, now)
                 req = self._load(t, approval_id)
             check_cancel(req)
-            text = (reason or "").strip() or "cancelled"
+            text = self._redacted_text((reason or "").strip() or "cancelled")
             self._resolve(t, req, Status.CANCELLED, actor, text, now)
             t.event("approval.cancelled", {**self._event_base(req), "reason": text}, actor=actor)
             self._hook(t, req, now)

@@ -247,6 +247,8 @@ class PolicyStore:
         message = (message or "").strip()
         if not message:
             raise LifecycleError("a message is required: say what the change does and why (-m)")
+        redacted, _ = self.store.get_redactor().redact_value(message)
+        message = redacted if isinstance(redacted, str) else message
         if origin not in ORIGINS:
             raise LifecycleError(f"unknown origin {origin!r}")
         doc, _ = parse_policy_text(content, store_key(name, 0))
