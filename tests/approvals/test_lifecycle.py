@@ -454,3 +454,14 @@ def test_secrets_are_never_stored_raw(engine: Any, service: ApprovalService, sto
     with reading(store) as r:
         for table in ("bastion_approvals", "bastion_approval_votes"):
             assert token not in repr(r.execute(f"SELECT * FROM {table}"))
+
+
+def test_a_malformed_scope_permission_fails_closed(store: Any, people: People, clock: Any) -> None:
+    bad = POLICY.replace("metadata: {approval: {scopes: [once, session, until], max_duration: 8h}}",
+                         "metadata: {approval: {scopes: [forever]}}")
+    service = ApprovalService(store, people, clock=clock)
+    eng = Engine.from_texts({"p.yaml": bad}, clock=clock, stages=[ApprovalStage(service)])
+    d = eng.decide(action("tool.call", "x"))
+    assert d.decision == Effect.DENY and "unknown approval scope 'forever'" in (d.error or "")
+    assert service.list() == []
+    eng.close()
