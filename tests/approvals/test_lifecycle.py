@@ -465,3 +465,17 @@ def test_a_malformed_scope_permission_fails_closed(store: Any, people: People, c
     assert d.decision == Effect.DENY and "unknown approval scope 'forever'" in (d.error or "")
     assert service.list() == []
     eng.close()
+
+
+def test_explain_previews_without_changing_anything(engine: Any, service: ApprovalService, store: Any) -> None:
+    first = engine.explain(action()).decision
+    assert first.decision == Effect.REQUIRE_APPROVAL and first.extra["approval_status"] == "would_request"
+    assert service.list() == []
+    _, aid = ask(engine, action())
+    assert engine.explain(action()).decision.extra["approval_id"] == aid
+    service.approve(aid, "sam@example.com", "ok")
+    head = store.head()
+    shown = engine.explain(action()).decision
+    assert shown.decision == Effect.ALLOW and shown.extra["approval_id"] == aid
+    assert store.head() == head and service.get(aid).grants[0].uses_left == 1  # nothing used up
+    assert engine.decide(action()).decision == Effect.ALLOW

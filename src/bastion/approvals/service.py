@@ -197,6 +197,19 @@ class ApprovalService:
         self._signal()
         return Resolution("created", req)
 
+    def peek(self, action: Action | Mapping[str, Any], *, now: float | None = None) -> Resolution | None:
+        """What `resolve` would find, without changing anything (for `explain`): a usable
+        grant, the request the action waits on, or a standing denial. None otherwise."""
+        action = coerce_action(action)
+        now = self.clock() if now is None else now
+        digest = action_digest(action)
+        with reading(self.store) as r:
+            for grant in self._grants(r, digest=digest):
+                if grant.usable(now):
+                    return Resolution("granted", self._load(r, grant.approval_id), grant)
+            pending = [p for p in self._requests(r, digest=digest, status=Status.PENDING) if p.expires_at > now]
+            return self._waiting(r, digest, pending, now)
+
     def _waiting(self, r: Any, digest: str, pending: list[ApprovalRequest], now: float) -> Resolution | None:
         """The request this action already waits on, or the denial that still stands."""
         for req in pending:

@@ -44,6 +44,18 @@ class ApprovalStage:
         apply_resolution(decision, res, action)
         return decision
 
+    def preview(self, engine: Any, decision: Decision, action: Action, now: float) -> Decision | None:
+        """For `engine.explain`: what the approval store would do, changing nothing (no
+        request is created, no approval used up)."""
+        if decision.decision != Effect.REQUIRE_APPROVAL:
+            return None
+        res = self.service.peek(action, now=now)
+        if res is None:
+            decision.extra["approval_status"] = "would_request"
+            return decision
+        apply_resolution(decision, res, action)
+        return decision
+
     def close(self) -> None:
         self.service.close()
 
