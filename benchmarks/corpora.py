@@ -149,7 +149,8 @@ def main() -> int:
     for source, rel, field, policy in FILES:
         engine = engines.get(policy)
         if engine is None:
-            engine = engines[policy] = Engine.from_paths([policy], state=None)
+            # actions carry no session or agent id, so session state (escalation) stays out of it
+            engine = engines[policy] = Engine.from_paths([policy])
         capability = "shell.exec" if field == "command" else "database.query"
         tally = per_file[rel] = Tally()
         for row in rows(CORPORA / rel, args.quick):

@@ -112,6 +112,10 @@ def spawn_facts(inv: Invocation, em: Emitter) -> dict[str, Any]:
         facts["wrappers"] = [w.lower() for w in inv.wrappers]
     if inv.run_as:
         facts["run_as"] = inv.run_as
+    if inv.privileged:
+        facts["privileged"] = True
+    if em.remote:
+        facts["remote"] = em.remote
     if em.cmd.in_substitution:
         facts["in_substitution"] = True
     if any(w.dynamic for w in inv.args):

@@ -165,6 +165,8 @@ class Emitter:
         return facts
 
     def emit(self, capability: str, target: str | None, facts: dict[str, Any] | None = None, args: dict[str, Any] | None = None) -> None:
+        if target and "://" in target and "@" in target:
+            target = " ".join(redact_userinfo(part) for part in target.split(" "))
         self.ctx.add(capability, target, self._common(dict(facts or {})), dict(args or {}), self.origin)
 
     def path(self, capability: str, word: "Word | str", **facts: Any) -> str | None:

@@ -29,6 +29,8 @@ MAX_LOOP_VALUES = 8
 #: A line made only of these characters has an unambiguous parse: split on blanks.
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@%+,=~ \t-]*\Z")
 _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+#: reserved words: a plain line that starts with one needs the real parser
+_RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for", "in", "function", "select", "coproc"})
 _REDIRECT_OPS = frozenset({"<", ">", ">>", "&>", "&>>", ">&", "<&", ">|", "<>", "<<", "<<-", "<<<", "&>|"})
 _STATEMENTS = frozenset(
     {
@@ -121,6 +123,19 @@ class _Limit(Exception):
     pass
 
 
+class _Alt:
+    """A variable that holds one of several values (`X=/tmp || X=/`): each is analysed."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple[Word | None, ...]) -> None:
+        self.values = values
+
+
+MAX_ALTERNATIVES = 4
+_MISSING = object()
+
+
 def _plain_split(line: str, env: dict[str, Word | None]) -> ParseResult:
     """Fast path for lines without any shell syntax beyond blanks."""
     tokens = line.split()
@@ -138,6 +153,23 @@ def _plain_split(line: str, env: dict[str, Word | None]) -> ParseResult:
     return ParseResult([SimpleCommand(argv, line.strip(), assignments=tuple(assigns))], env=env)
 
 
+def _ascii_shadow(line: str) -> bytes:
+    """The line with every non-ASCII character replaced by as many `a` bytes as its UTF-8 encoding.
+
+    tree-sitter-bash 0.25 crashes the process (SIGSEGV) on some inputs such as `{` followed
+    by a code point beyond the BMP's planes, so it only ever sees ASCII. Bash treats every
+    non-ASCII byte as a word character, like `a`, so the tree is the same, and because the
+    byte lengths are equal its node offsets still index the original UTF-8 text.
+    """
+    out = bytearray()
+    for ch in line:
+        if ch.isascii():
+            out.append(ord(ch))
+        else:
+            out.extend(b"a" * len(ch.encode("utf-8", "surrogatepass")))
+    return bytes(out)
+
+
 def parse(line: str, env: dict[str, Word | None] | None = None) -> ParseResult:
     """Every simple command of `line`. `env` holds variables known before the line runs."""
     env = dict(env or {})
@@ -145,11 +177,17 @@ def parse(line: str, env: dict[str, Word | None] | None = None) -> ParseResult:
         return ParseResult([], parse_error=True, env=env)
     if len(line) > MAX_COMMAND_CHARS:
         return ParseResult([], limit=True, env=env)
-    if _PLAIN.match(line) and not line.lstrip().startswith("#"):
+    if _PLAIN.match(line) and not line.lstrip().startswith("#") and line.split(None, 1)[:1] != [] and line.split(None, 1)[0] not in _RESERVED:
         return _plain_split(line, env)
-    src = line.encode("utf-8", "surrogatepass") if not line.isascii() else line.encode()
+    if not line.strip():
+        return ParseResult([], env=env)
+    if line.isascii():
+        src = ascii_src = line.encode()
+    else:
+        src = line.encode("utf-8", "surrogatepass")
+        ascii_src = _ascii_shadow(line)
     try:
-        tree = _get_parser().parse(src)
+        tree = _get_parser().parse(ascii_src)
     except Exception:  # tree-sitter does not raise on bad input; this guards its bindings
         return ParseResult([], parse_error=True, env=env)
     walker = _Walker(src, env)
@@ -168,7 +206,7 @@ def parse(line: str, env: dict[str, Word | None] | None = None) -> ParseResult:
 
 
 class _Walker:
-    __slots__ = ("src", "commands", "env", "depth", "limit", "in_sub", "cwd", "cwd_dynamic", "functions")
+    __slots__ = ("src", "commands", "env", "depth", "limit", "in_sub", "cwd", "cwd_dynamic", "functions", "alt_used")
 
     def __init__(self, src: bytes, env: dict[str, Word | None]) -> None:
         self.src = src
@@ -181,6 +219,8 @@ class _Walker:
         self.cwd_dynamic = False
         #: function name -> (first, end) indexes of its body's commands, and whether it calls itself
         self.functions: dict[str, tuple[int, int, bool]] = {}
+        #: variables with alternative values read while evaluating the current command
+        self.alt_used: dict[str, _Alt] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -209,6 +249,8 @@ class _Walker:
                     if child.is_named and child.type != "comment":
                         prev = self.stmt(child, prev)
                 return prev
+            if t == "list":
+                return self.conditional_list(node, upstream)
             if t == "subshell":
                 saved = dict(self.env), self.cwd, self.cwd_dynamic
                 try:
@@ -250,6 +292,38 @@ class _Walker:
             return None
         finally:
             self.depth -= 1
+
+    def conditional_list(self, node: Any, upstream: SimpleCommand | None) -> SimpleCommand | None:
+        """`a && b || c`: what runs after && or || may not run, so its assignments are alternatives."""
+        last = None
+        conditional = False
+        for child in node.children:
+            if not child.is_named:
+                if child.type in ("&&", "||"):
+                    conditional = True
+                continue
+            if child.type == "comment":
+                continue
+            if not conditional:
+                produced = self.stmt(child, upstream) if child.type in _STATEMENTS else self.word(child) and None
+                upstream = None
+            else:
+                before = dict(self.env)
+                produced = self.stmt(child) if child.type in _STATEMENTS else self.word(child) and None
+                for name, value in list(self.env.items()):
+                    old = before.get(name, _MISSING)
+                    if value is old:
+                        continue
+                    olds = old.values if isinstance(old, _Alt) else (() if old is _MISSING else (old,))
+                    news = value.values if isinstance(value, _Alt) else (value,)
+                    merged: list[Word | None] = []
+                    for v in olds + news:
+                        if v not in merged:
+                            merged.append(v)
+                    self.env[name] = _Alt(tuple(merged[:MAX_ALTERNATIVES])) if len(merged) > 1 else merged[0]
+            if produced is not None:
+                last = produced
+        return last
 
     def block(self, node: Any, upstream: SimpleCommand | None = None) -> SimpleCommand | None:
         last = None
@@ -317,6 +391,24 @@ class _Walker:
         self.env[name] = value
 
     def command(self, node: Any, upstream: SimpleCommand | None) -> SimpleCommand | None:
+        self.alt_used = {}
+        cmd = self._command(node, upstream)
+        if self.alt_used:
+            used = dict(self.alt_used)
+            name, alt = next(iter(used.items()))  # one variable's alternatives (bounded)
+            saved = self.env.get(name, _MISSING)
+            for value in alt.values[1:]:
+                self.env[name] = value
+                self.alt_used = {}
+                cmd = self._command(node, upstream) or cmd
+            if saved is _MISSING:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = saved  # type: ignore[assignment]
+            self.alt_used = {}
+        return cmd
+
+    def _command(self, node: Any, upstream: SimpleCommand | None) -> SimpleCommand | None:
         argv: list[Word] = []
         assigns: list[tuple[str, Word]] = []
         redirect_nodes: list[Any] = []
@@ -401,7 +493,7 @@ class _Walker:
             ct = child.type
             if ct == "file_descriptor":
                 txt = self.text(child)
-                fd = int(txt) if txt.isdigit() else None
+                fd = int(txt) if txt.isascii() and txt.isdigit() else None
             elif not child.is_named and ct in _REDIRECT_OPS:
                 op = ct
             elif child.is_named and dest is None:
@@ -457,6 +549,9 @@ class _Walker:
     def lookup(self, name: str, written: str) -> Word:
         if name in self.env:
             value = self.env[name]
+            if isinstance(value, _Alt):
+                self.alt_used.setdefault(name, value)
+                value = value.values[0]
             return value if value is not None else Word(written, dynamic=True)
         if name == "HOME":
             return Word("~")

@@ -224,7 +224,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
         host, _, port = t.partition(":")
     else:
         host, port = t, ""
-    return host, int(port) if port.isdigit() and len(port) <= 5 else None
+    return host, int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
 
 
 def redact_userinfo(url: str) -> str:

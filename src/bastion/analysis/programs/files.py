@@ -395,7 +395,7 @@ _MODE = re.compile(r"(?:[0-7]{3,4}|[ugoa]*[-+=][rwxXstugo]*(?:,[ugoa]*[-+=][rwxX
 
 def _mode_facts(mode: str) -> dict[str, object]:
     facts: dict[str, object] = {"mode": mode}
-    if mode.isdigit():
+    if mode.isascii() and mode.isdigit():
         digits = mode[-3:]
         other = int(digits[-1])
         facts["world_writable"] = bool(other & 2)

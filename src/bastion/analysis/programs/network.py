@@ -204,7 +204,7 @@ def _ssh(inv: Invocation, em: Emitter) -> None:
     host = parsed.rest[0].text
     user = parsed.value("l")
     port = parsed.value("p")
-    em.connect(host if "@" in host or not user else f"{user}@{host}", int(port) if port and port.isdigit() else 22, protocol="ssh")
+    em.connect(host if "@" in host or not user else f"{user}@{host}", int(port) if port and port.isascii() and port.isdigit() else 22, protocol="ssh")
     command = parsed.rest[1:]
     if parsed.has("R", "L", "D"):
         em.spawn["tunnel"] = True
@@ -239,7 +239,7 @@ def _scp(inv: Invocation, em: Emitter) -> None:
     parsed = parse_args(inv.args, _SCP)
     ops = list(parsed.operands)
     port = parsed.value("P")
-    port_n = int(port) if port and port.isdigit() else 22
+    port_n = int(port) if port and port.isascii() and port.isdigit() else 22
     recursive = parsed.has("recursive")
     if inv.program.lower() == "sftp":
         if ops:
@@ -343,7 +343,7 @@ def _nc(inv: Invocation, em: Emitter) -> None:
         em.opaque(f"{name} hands a shell to a network peer")
     if parsed.has("l", "listen"):
         port = parsed.value("p") or (parsed.operands[-1].text if parsed.operands else "")
-        em.emit("network.listen", port or None, {"port": int(port) if port.isdigit() else None})
+        em.emit("network.listen", port or None, {"port": int(port) if port.isascii() and port.isdigit() else None})
         set_verb(em, "listen", "change", [])
         return
     ops = [w.text for w in parsed.operands]
@@ -358,7 +358,7 @@ def _nc(inv: Invocation, em: Emitter) -> None:
         return
     if ops:
         host = ops[0]
-        port = ops[1] if len(ops) > 1 and ops[1].isdigit() else None
+        port = ops[1] if len(ops) > 1 and ops[1].isascii() and ops[1].isdigit() else None
         em.connect(f"{host}:{port}" if port else host, None if port else (23 if name == "telnet" else None), protocol=name)
     set_verb(em, "connect", "change", [])
 
