@@ -172,3 +172,17 @@ def test_a_failing_hook_blocks(engine, side):
     llm = ScriptedLLM(model="scripted", script=[act("deploy", {"service": "api"}), FINAL], seen=[])
     run(llm, side, BastionCrewHooks(engine, approver=broken))
     assert side.log == [] and "failing closed" in llm.observations()
+
+
+def test_the_documented_example(engine):
+    """examples/crewai_example.py, with the scripted LLM instead of a hosted one."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("crewai_example", Path(__file__).resolve().parents[3] / "examples" / "crewai_example.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # type: ignore[union-attr]
+    llm = ScriptedLLM(model="scripted", script=[act("read_file", {"path": ".env"}), FINAL], seen=[])
+    with BastionCrewHooks(engine, approver=example.approver):
+        assert str(example.build_crew(llm).kickoff()) == "done"
+    assert "Reading .env files is not allowed" in llm.observations()
