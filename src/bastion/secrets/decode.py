@@ -97,7 +97,12 @@ def trigger_literals() -> dict[str, set[str]]:
         for c in _casings(w):
             b64 |= b64_spellings(c)
             hx.add(c.encode().hex())
-    return {"base64": b64, "hex": {h for h in hx if len(h) >= 6}}
+    # one more level: base64 of base64 (a token encoded twice still shows a fixed spelling)
+    second: set[str] = set()
+    for lit in b64:
+        if "-" not in lit and "_" not in lit:
+            second |= b64_spellings(lit, min_len=6)
+    return {"base64": b64 | second, "hex": {h for h in hx if len(h) >= 6}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets as _secrets
 import threading
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def _load_or_create(path: Path) -> bytes | None:
             return None
     except OSError:
         return None
-    key = _secrets.token_bytes(32)
+    key = os.urandom(32)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key.hex() + "\n")
     return key
@@ -90,7 +89,7 @@ def default_key() -> tuple[bytes, str]:
         else:
             path = key_file_path()
             key = _load_or_create(path)
-            _cached = (key, f"file:{path}") if key else (_secrets.token_bytes(32), "process")
+            _cached = (key, f"file:{path}") if key else (os.urandom(32), "process")
         return _cached
 
 
