@@ -505,6 +505,21 @@ class Engine:
         now = usage.pop("now", None)
         self.state.record_usage(now=self._clock() if now is None else now, **usage)
 
+    # ------------------------------------------------------------------ approvals
+
+    def wait_for_approval(self, approval_id: str, timeout: float | None = None) -> Any:
+        """Block until approval request `approval_id` is decided or `timeout` seconds pass;
+        return the request (`.status`). Needs an approval stage (docs/approvals.md)."""
+        from bastion.approvals.waiting import wait_for_approval
+
+        return wait_for_approval(self, approval_id, timeout)
+
+    async def wait_for_approval_async(self, approval_id: str, timeout: float | None = None) -> Any:
+        """`wait_for_approval` for asyncio code."""
+        from bastion.approvals.waiting import wait_for_approval_async
+
+        return await wait_for_approval_async(self, approval_id, timeout)
+
     # ------------------------------------------------------------------ redaction
 
     def redact(self, value: Any) -> Any:

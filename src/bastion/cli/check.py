@@ -40,10 +40,14 @@ def check(policies: tuple[str, ...], source: str, fmt: str | None, exit_code: bo
     if fmt is None:
         fmt = "text" if sys.stdout.isatty() else "jsonl"
     audit = None
+    stages: list[Any] = []
     if record:
         cfg = load_config_or_exit(config_path, db=db)
         audit = _open_audit(cfg["db"])
-    engine = build_engine(policies, config_path, audit=audit)
+        from bastion.approvals import stage_for_check
+
+        stages.append(stage_for_check(audit.store, cfg))  # require_approval -> a durable request with an approval_id
+    engine = build_engine(policies, config_path, audit=audit, stages=stages)
     items = list(parse_actions(read_text(source)))
     results: list[dict[str, Any]] = []
     bad = False
@@ -100,5 +104,6 @@ def _print_text(results: list[dict[str, Any]], items: list[Any]) -> None:
         target = redact_for_output(a.target or "")
         what = f"{a.capability} {target}".strip()
         rule = next((x["rule"] for x in r["rules"] if x["effect"] == r["decision"]), "(default)" if r.get("default") else "")
-        table.add_row(str(item.line), what, effect_text(r["decision"]), rule, r["reason"])
+        reason = r["reason"] + (f" (approval {r['approval_id']})" if r.get("approval_id") else "")
+        table.add_row(str(item.line), what, effect_text(r["decision"]), rule, reason)
     console().print(table)
