@@ -164,6 +164,13 @@ def test_client_and_daemon_end_to_end(tmp_path, hook_env, write_policy):
     assert out["permissionDecision"] == "allow" and SECRET.encode() not in r.stdout and "updatedInput" in out
     assert len(list((tmp_path / "daemons").glob("*.sock"))) == 1  # the same daemon answered
 
+    # `bastion hook claude-code` (the click command) talks to the same daemon
+    r = subprocess.run([str(Path(sys.executable).with_name("bastion")), "hook", "claude-code", "--policy", "policy.yaml"],
+                       input=json.dumps(read_env).encode(), capture_output=True, cwd=project, env=hook_env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert len(list((tmp_path / "daemons").glob("*.sock"))) == 1
+
     # a policy change is picked up by the running daemon
     policy.write_text(POLICY.read_text().replace("effect: deny\n    reason: Reading .env files is not allowed",
                                                  "effect: allow\n    reason: Reading .env files is fine here"))

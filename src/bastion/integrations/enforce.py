@@ -275,13 +275,11 @@ class Enforcer:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_policies(cls, policies: Sequence[str], **kwargs: Any) -> "Enforcer":
+    def from_policies(cls, policies: Sequence[str], *, engine_kwargs: Mapping[str, Any] | None = None, **kwargs: Any) -> "Enforcer":
+        """An enforcer over a new engine for `policies` (files, directories, builtin:NAME)."""
         from bastion.engine import Engine
 
-        engine_kwargs = {k: kwargs.pop(k) for k in ("clock_engine", "audit", "store", "stages") if k in kwargs}
-        if "clock_engine" in engine_kwargs:
-            engine_kwargs["clock"] = engine_kwargs.pop("clock_engine")
-        return cls(Engine.from_paths(list(policies), **engine_kwargs), **kwargs)
+        return cls(Engine.from_paths(list(policies), **dict(engine_kwargs or {})), **kwargs)
 
     # ------------------------------------------------------------------ deciding
 

@@ -21,6 +21,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import weakref
 from typing import Any, Callable, Mapping, TypeVar
 
 from bastion.errors import BastionError
@@ -244,16 +245,18 @@ def guarded(func: Callable[..., Any], **options: Any) -> Callable[..., Any]:
     return guard(**options)(func)
 
 
-_enforcers: dict[int, Enforcer] = {}
+_enforcers: "weakref.WeakKeyDictionary[Any, Enforcer]" = weakref.WeakKeyDictionary()
 
 
 def _enforcer_for(engine: Any) -> Enforcer:
+    """One enforcer per engine (its verdict cache is shared by every function guarded with it)."""
     if isinstance(engine, Enforcer):
         return engine
-    e = _enforcers.get(id(engine))
-    if e is None or e.engine is not engine:
-        e = _enforcers[id(engine)] = Enforcer(engine)
-    return e
+    with _default_lock:
+        e = _enforcers.get(engine)
+        if e is None:
+            e = _enforcers[engine] = Enforcer(engine)
+        return e
 
 
 def _wait(e: Enforcer, verdict: Verdict, timeout: float) -> Verdict:
