@@ -163,13 +163,13 @@ class Analyzer:
                 facts.update(_mode_facts(str(mode)))
             return facts["path"], freeze(facts), ()
         if kind == "network.request":
-            from bastion.analysis.urls import url_facts
+            from bastion.analysis.urls import canonical_url, url_facts
 
             _, target, method, size = key
             facts = url_facts(target or "", method=method or "GET", body_size=size)
             facts.setdefault("method", (method or "GET").upper())
             facts["upload"] = bool(size)
-            return target, freeze(facts), ()
+            return (canonical_url(target) if target else None) or target, freeze(facts), ()
         if kind == "network.connect":
             from bastion.analysis.urls import host_facts, split_host_port
 

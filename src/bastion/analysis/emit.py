@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.analysis.frozen import FrozenDict, freeze
 from bastion.analysis.paths import normalize, path_facts
-from bastion.analysis.urls import host_facts, redact_userinfo, split_host_port, url_facts
+from bastion.analysis.urls import canonical_url, host_facts, redact_userinfo, split_host_port, url_facts
 from bastion.analysis.words import Word
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,7 +190,7 @@ class Emitter:
         f.update(facts)
         if f.get("opaque"):
             self.opaque("unparsable URL")
-        target = redact_userinfo(raw.strip())
+        target = canonical_url(raw) or redact_userinfo(raw.strip())
         self.emit("network.request", target, f, {"method": method})
         if f.get("destructive"):
             self.spawn["destructive"] = True

@@ -259,7 +259,7 @@ def path_facts(raw: str, cwd: str | None = None, *, dynamic: bool = False) -> di
         "home": norm == "~" or norm.startswith("~"),
         "root": norm == "/",
         "temp": _under(norm, _TEMP_ROOTS) or norm.startswith(_TEMP_VARS),
-        "system": _under(norm, _SYSTEM_ROOTS) and not _under(norm, _TEMP_ROOTS),
+        "system": norm == "/" or (_under(norm, _SYSTEM_ROOTS) and not _under(norm, _TEMP_ROOTS)),
         "escapes_cwd": norm == ".." or norm.startswith("../"),
         "dynamic": dynamic or any(ch in _DYNAMIC_CHARS for ch in norm),
         "glob": any(ch in _GLOB_CHARS for ch in norm),

@@ -143,14 +143,10 @@ def host_facts(host: str) -> dict[str, Any]:
     return facts
 
 
-def url_facts(raw: str, method: str | None = None, body_size: int | None = None) -> dict[str, Any]:
-    """Parse a URL into facts. Scheme-less `host:port/path` is read as http (as curl does)."""
+def _with_scheme(raw: str) -> str:
+    """Scheme-less `host:port/path` is read as http (as curl does); `:9200/x` is localhost (httpie)."""
     text = raw.strip()
-    facts: dict[str, Any] = {}
-    if not text:
-        facts["opaque"] = True
-        return facts
-    if text.startswith(":") and text[1:2].isdigit():  # httpie shorthand :9200/x
+    if text.startswith(":") and text[1:2].isdigit():
         text = "localhost" + text
     if "://" not in text:
         if text.startswith("//"):
@@ -159,6 +155,39 @@ def url_facts(raw: str, method: str | None = None, body_size: int | None = None)
             pass  # mailto:x, s3:bucket... keep as given
         else:
             text = "http://" + text
+    return text
+
+
+def canonical_url(raw: str) -> str | None:
+    """The URL rules should match: scheme added, host canonical (lower case, IDNA, IP spelled
+    normally), default port and fragment dropped, password replaced by `***`. None if unparsable."""
+    try:
+        parts = urlsplit(_with_scheme(raw))
+        port = parts.port
+        hostname = parts.hostname or ""
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not hostname:
+        return None
+    host, _ = canonical_host(hostname)
+    ip = parse_ip(host)
+    if ip is not None:
+        host = f"[{ip}]" if ip.version == 6 else str(ip)
+    netloc = host if port is None or port == DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    if parts.username is not None:
+        netloc = parts.username + (":***" if parts.password is not None else "") + "@" + netloc
+    out = f"{scheme}://{netloc}{parts.path or '/'}"
+    return out + ("?" + parts.query if parts.query else "")
+
+
+def url_facts(raw: str, method: str | None = None, body_size: int | None = None) -> dict[str, Any]:
+    """Parse a URL into facts. Scheme-less `host:port/path` is read as http (as curl does)."""
+    facts: dict[str, Any] = {}
+    if not raw.strip():
+        facts["opaque"] = True
+        return facts
+    text = _with_scheme(raw)
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -132,6 +132,8 @@ _JQ_TWO = frozenset({"--arg", "--argjson", "--slurpfile", "--rawfile"})
 @register("jq", "yq", "gojq", "jaq")
 def _jq(inv: Invocation, em: Emitter) -> None:
     args = list(inv.args)
+    if inv.program.lower() == "yq" and args and args[0].text in ("eval", "e", "eval-all", "ea"):
+        args = args[1:]  # yq v4: `yq eval EXPR FILE`
     operands: list[Word] = []
     filter_given = False
     i = 0

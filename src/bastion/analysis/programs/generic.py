@@ -52,7 +52,7 @@ def classify_command(inv: Invocation, em: Emitter, spec: OptionSpec = EMPTY, *, 
         return parsed
     verb, cls, sub = classify(words, limit)
     opt = destructive_option(parsed)
-    if opt is not None and cls != "destructive":
+    if opt is not None and cls not in ("destructive", "read"):  # `terraform plan -destroy` only previews
         verb, cls = tokens(opt)[0], "destructive"
     if dry_run(parsed) and cls in ("destructive", "change"):
         em.spawn["dry_run"] = True

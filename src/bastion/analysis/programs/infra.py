@@ -125,14 +125,38 @@ def _production(words: list[Word]) -> bool:
     return False
 
 
+#: (tool, sub-command words) that reveal a secret's value; other reads only show metadata
+_REVEALS = {
+    ("aws", "secretsmanager", "get-secret-value"), ("aws", "secretsmanager", "batch-get-secret-value"),
+    ("gcloud", "secrets", "versions"), ("az", "keyvault", "secret"),
+    ("vault", "kv", "get"), ("vault", "read", ""), ("vault", "kv", "patch-noop"),
+    ("op", "read", ""), ("op", "item", "get"), ("op", "document", "get"), ("op", "inject", ""),
+    ("doppler", "secrets", "get"), ("doppler", "secrets", "download"), ("doppler", "secrets", ""),
+    ("infisical", "secrets", "get"), ("bw", "get", ""), ("pass", "show", ""), ("gopass", "show", ""),
+    ("sops", "decrypt", ""), ("sops", "-d", ""), ("chamber", "read", ""), ("chamber", "export", ""), ("berglas", "access", ""),
+}  # fmt: skip
+_SSM_PARAMETER_GETS = frozenset({"get-parameter", "get-parameters", "get-parameters-by-path", "get-parameter-history"})
+
+
 def _secret_facts(inv: Invocation, em: Emitter, store: str) -> None:
+    """secrets.read when the command reveals a secret's value, secrets.write when it changes one."""
     verb = em.spawn.get("verb")
     cls = em.spawn.get("verb_class")
-    sub = em.spawn.get("subcommand") or []
+    ops = [w.text.lower() for w in inv.args if not w.text.startswith("-")]
     target = " ".join(w.text for w in inv.args if not w.text.startswith("-"))[:200] or None
-    if verb in _SECRET_READ_VERBS or (store == "aws" and verb == "get" and any("secret" in s or "parameter" in s for s in sub)):
-        em.emit("secrets.read", target, {"store": store, "verb": verb})
-    elif cls in ("change", "destructive") and verb not in ("login", "logout", "list", "run", "setup", "configure"):
+    words = [w.text for w in inv.args]
+    first, second = (ops + ["", ""])[:2]
+    tool = inv.program.lower()
+    reveals = (tool, first, second) in _REVEALS or (tool, first, "") in _REVEALS
+    if tool == "aws" and first == "ssm" and second in _SSM_PARAMETER_GETS:
+        reveals = "--with-decryption" in words
+    if tool == "az" and first == "keyvault":
+        reveals = second == "secret" and len(ops) > 2 and ops[2] in ("show", "download")
+    if tool == "gcloud" and first == "secrets":
+        reveals = second == "versions" and len(ops) > 2 and ops[2] == "access"
+    if reveals and cls in ("read", None) or reveals and verb in _SECRET_READ_VERBS:
+        em.emit("secrets.read", target, {"store": store, "verb": verb, "reveals_value": True})
+    elif cls in ("change", "destructive") and verb not in ("login", "logout", "list", "run", "setup", "configure", "auth", "signin", "unlock", "lock"):
         em.emit("secrets.write", target, {"store": store, "verb": verb, "destructive": cls == "destructive"})
 
 

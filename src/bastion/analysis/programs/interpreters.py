@@ -189,6 +189,7 @@ _PHP_EXEC = re.compile(r"\b(?:shell_exec|system|exec|passthru|popen|proc_open)\s
 _PHP_DYNAMIC = re.compile(r"\b(?:eval|assert|shell_exec|system|exec|passthru)\s*\(\s*\$")
 
 _METHOD_CALL = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]{1,60})\s*\(")
+_RUBY_METHOD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]{1,60}[!?]?)")  # Ruby calls need no parentheses
 
 
 def _first_group(m: re.Match[str]) -> str | None:
@@ -264,7 +265,7 @@ def _scan(em: Emitter, code: str, language: str) -> None:
             url = _first_group(m)
             if url:
                 em.url(url, method="POST" if "method" in code and "POST" in code else "GET", language=language)
-    _destructive_calls(em, _METHOD_CALL.findall(code))
+    _destructive_calls(em, (_RUBY_METHOD if language == "ruby" else _METHOD_CALL).findall(code))
 
 
 def analyze_code(em: Emitter, language: str, text: str, *, dynamic: bool = False, via: str = "") -> None:

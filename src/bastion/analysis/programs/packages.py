@@ -43,7 +43,7 @@ def _manager(inv: Invocation, em: Emitter) -> None:
         return
     sub = ops[0].lower()
     rest = ops[1:]
-    if parsed.has("help", "h") or sub == "help" or any(r in ("ls", "list", "--list") for r in rest[:1]) or parsed.has("list") or parsed.has("dry-run", "dryrun", "n") and sub in _PUBLISH:
+    if parsed.has("help", "h") or sub == "help" or any(r in ("ls", "list", "--list") for r in rest[:1]) or parsed.has("list") or parsed.has("dry-run", "dryrun", "n") and sub in _PUBLISH or (sub in ("owner", "dist-tag", "access") and not rest):
         set_verb(em, sub, "read", [sub])
         return
     facts = {"manager": name, "packages": rest[:16], "global": parsed.has("g", "global", "system", "user") or name in ("brew", "apt", "apt-get", "yum", "dnf", "pacman", "apk", "port", "snap", "choco", "winget", "zypper")}

@@ -420,6 +420,9 @@ def _ssh_keys(inv: Invocation, em: Emitter) -> None:
     name = inv.program.lower()
     words = [w.text for w in inv.args]
     cluster = "".join(w[1:] for w in words if w.startswith("-") and not w.startswith("--"))
+    if "--help" in words or "--version" in words:
+        _read(em, "help")
+        return
     if name == "ssh-keyscan" or (any(c in cluster for c in "lLFyBhVQ") and not any(c in cluster for c in "RdD")):
         for i, w in enumerate(words[:-1]):
             if w == "-f":
