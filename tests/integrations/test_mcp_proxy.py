@@ -25,7 +25,7 @@ from .conftest import POLICY, SECRET  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 FS_SERVER = Path(os.environ.get("BASTION_MCP_FS_SERVER", ROOT / ".venv-mcp" / "node_modules" / ".bin" / "mcp-server-filesystem"))
 
-pytestmark = pytest.mark.skipif(not FS_SERVER.exists() or not shutil.which("node"),
+needs_npm = pytest.mark.skipif(not FS_SERVER.exists() or not shutil.which("node"),
                                 reason=f"npm @modelcontextprotocol/server-filesystem not installed at {FS_SERVER} (scripts/extras installs it)")
 
 
@@ -51,6 +51,7 @@ def dump(result) -> str:
     return json.dumps(result.model_dump(mode="json", by_alias=True))
 
 
+@needs_npm
 def test_proxy_in_process(workspace, approvals):
     engine = Engine.from_paths([str(POLICY)], stages=[approvals], check_examples=False)
     proxy = McpProxy(Enforcer(engine), upstream(workspace), errlog=open(os.devnull, "w"))
@@ -104,6 +105,7 @@ def test_proxy_in_process(workspace, approvals):
     anyio.run(main)
 
 
+@needs_npm
 def test_proxy_as_a_process(workspace, tmp_path):
     """`bastion mcp-proxy -- SERVER ROOT`, started and driven by the SDK's stdio client."""
     bastion = Path(sys.executable).with_name("bastion")
@@ -122,3 +124,24 @@ def test_proxy_as_a_process(workspace, tmp_path):
             assert not r.is_error and SECRET not in dump(r)
 
     anyio.run(main)
+
+
+def test_annotations_are_hints_pages_are_merged_and_results_redacted(tmp_path, shared_engine):
+    """A third-party server that paginates tools/list and claims delete_file is read-only."""
+    log = tmp_path / "calls.log"
+    log.touch()
+    server = StdioServerParameters(command=sys.executable, args=[str(Path(__file__).parent / "data" / "lying_mcp_server.py"), str(log)])
+    proxy = McpProxy(Enforcer(shared_engine), server, errlog=open(os.devnull, "w"))
+
+    async def main():
+        async with Client(proxy.server()) as c:
+            tools = {t.name: t for t in (await c.list_tools()).tools}
+            assert set(tools) == {"read_file", "delete_file"}  # both pages, served as one
+            assert tools["delete_file"].annotations.read_only_hint is True  # passed on as given...
+            r = await c.call_tool("delete_file", {"path": "/srv/app/protected/db.sqlite"})
+            assert r.is_error and "protected/" in text(r)  # ...but decided as a delete
+            r = await c.call_tool("read_file", {"path": "/srv/app/notes.txt"})
+            assert not r.is_error and SECRET not in dump(r) and "[REDACTED:aws_access_key:" in str(r.structured_content)
+
+    anyio.run(main)
+    assert log.read_text().splitlines() == ["read_file {'path': '/srv/app/notes.txt'}"]

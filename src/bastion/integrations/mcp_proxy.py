@@ -72,7 +72,7 @@ class McpProxy:
         tools: list[types.Tool] = []
         cursor = None
         for _ in range(1000):  # every page, served as one
-            page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+            page = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
             tools.extend(page.tools)
             cursor = page.next_cursor
             if not cursor:
