@@ -116,9 +116,15 @@ def test_an_internal_error_blocks(enforcers):
 def test_approval_id_is_shown_when_approvals_are_stored(approvals):
     e = Enforcer(Engine.from_paths([str(POLICY)], stages=[approvals], check_examples=False), agent=AGENT)
     case = next(c for c in CASES if c["name"] == "mcp-deploy")
-    out = json.loads(handle(e, json.dumps(case["input"])).stdout)
-    assert out["hookSpecificOutput"]["permissionDecision"] == "ask"
-    assert "apr-1" in out["hookSpecificOutput"]["permissionDecisionReason"]
+    out = json.loads(handle(e, json.dumps(case["input"])).stdout)["hookSpecificOutput"]
+    # only the store's approvers may approve: deny, naming the id and how to approve
+    assert out["permissionDecision"] == "deny"
+    assert "apr-1" in out["permissionDecisionReason"] and "bastion approvals approve apr-1" in out["permissionDecisionReason"]
+    out = json.loads(handle(e, json.dumps(case["input"]), always_ask=True).stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "ask" and "apr-1" in out["permissionDecisionReason"]
+    approvals.approve("apr-1")
+    out = json.loads(handle(e, json.dumps({**case["input"], "tool_use_id": "retry"})).stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "allow"  # the retry after the store's approval
 
 
 # --------------------------------------------------------------------------- the real process
@@ -163,6 +169,11 @@ def test_client_and_daemon_end_to_end(tmp_path, hook_env, write_policy):
     out = json.loads(r.stdout)["hookSpecificOutput"]
     assert out["permissionDecision"] == "allow" and SECRET.encode() not in r.stdout and "updatedInput" in out
     assert len(list((tmp_path / "daemons").glob("*.sock"))) == 1  # the same daemon answered
+
+    # render flags travel with the request: an allowed call gets no answer with --passthrough-allow
+    allowed = next(c for c in CASES if c["name"] == "unknown-builtin-tool")["input"]
+    r = run_client(["--policy", "policy.yaml", "--passthrough-allow"], json.dumps(allowed), project, hook_env)
+    assert (r.returncode, r.stdout) == (0, b"")
 
     # `bastion hook claude-code` (the click command) talks to the same daemon
     r = subprocess.run([str(Path(sys.executable).with_name("bastion")), "hook", "claude-code", "--policy", "policy.yaml"],

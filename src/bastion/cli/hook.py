@@ -34,6 +34,7 @@ def hook() -> None:
 
 
 def _hook_options(f: Any) -> Any:
+    f = click.option("--always-ask", is_flag=True, help="Answer require_approval with `ask` even when approvals are stored (Claude Code's user then approves).")(f)
     f = click.option("--passthrough-allow", is_flag=True, help="Give no answer for allowed calls: Claude Code's own permission rules then apply.")(f)
     f = click.option("--no-daemon", is_flag=True, help="Decide in this process (slow: compiles the policy on every call).")(f)
     f = click.option("--record", is_flag=True, help="Record every decision in the audit store (the configuration's db).")(f)
@@ -43,7 +44,7 @@ def _hook_options(f: Any) -> Any:
     return f
 
 
-def _argv(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, no_daemon: bool, passthrough_allow: bool) -> list[str]:
+def _argv(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, no_daemon: bool, passthrough_allow: bool, always_ask: bool = False) -> list[str]:
     argv = ["claude-code"]
     for p in policies:
         argv += ["--policy", p]
@@ -51,7 +52,7 @@ def _argv(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str
         argv += ["--toolmap", t]
     if config_path:
         argv += ["--config", config_path]
-    for flag, on in (("--record", record), ("--no-daemon", no_daemon), ("--passthrough-allow", passthrough_allow)):
+    for flag, on in (("--record", record), ("--no-daemon", no_daemon), ("--passthrough-allow", passthrough_allow), ("--always-ask", always_ask)):
         if on:
             argv.append(flag)
     return argv
@@ -59,7 +60,7 @@ def _argv(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str
 
 @hook.command("claude-code")
 @_hook_options
-def claude_code(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, no_daemon: bool, passthrough_allow: bool) -> None:
+def claude_code(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, no_daemon: bool, passthrough_allow: bool, always_ask: bool) -> None:
     """Answer one Claude Code PreToolUse call: JSON on stdin, permission decision on stdout.
 
     Exit 0 with a JSON decision (allow, deny, ask, updatedInput for redactions); exit 2
@@ -68,7 +69,7 @@ def claude_code(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_pat
     """
     from bastion.integrations import hook_client
 
-    code = hook_client.main(_argv(policies, toolmaps, config_path, record, no_daemon, passthrough_allow))
+    code = hook_client.main(_argv(policies, toolmaps, config_path, record, no_daemon, passthrough_allow, always_ask))
     sys.exit(code)
 
 
@@ -106,10 +107,10 @@ def _ours(entry: Any) -> bool:
     return False
 
 
-def hook_command(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, passthrough_allow: bool, fast: bool) -> str:
+def hook_command(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, passthrough_allow: bool, fast: bool, always_ask: bool = False) -> str:
     """The command line Claude Code runs. Fast form: this Python, without the script directory on the path (-P) and without
     site (-S), running the stdlib-only client by path, so not even `bastion` is imported."""
-    args = _argv(policies, toolmaps, config_path, record, False, passthrough_allow)
+    args = _argv(policies, toolmaps, config_path, record, False, passthrough_allow, always_ask)
     if fast:
         head = [sys.executable, "-P", "-S", _client_path()]
     else:
@@ -125,7 +126,7 @@ def hook_command(policies: tuple[str, ...], toolmaps: tuple[str, ...], config_pa
 @click.option("--matcher", default="*", show_default=True, help="Which tools the hook sees (Claude Code matcher).")
 @click.option("--slow", is_flag=True, help="Call `bastion hook claude-code` instead of the fast client.")
 @_hook_options
-def install(agent: str, project: str, scope: str, matcher: str, slow: bool, policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, no_daemon: bool, passthrough_allow: bool) -> None:
+def install(agent: str, project: str, scope: str, matcher: str, slow: bool, policies: tuple[str, ...], toolmaps: tuple[str, ...], config_path: str | None, record: bool, no_daemon: bool, passthrough_allow: bool, always_ask: bool) -> None:
     """Add the Bastion PreToolUse hook to a project's Claude Code settings.
 
     Other settings and hooks are kept; an earlier Bastion entry is replaced. Relative
@@ -141,7 +142,7 @@ def install(agent: str, project: str, scope: str, matcher: str, slow: bool, poli
     pre = hooks.setdefault("PreToolUse", [])
     if not isinstance(pre, list):
         raise click.ClickException(f"{path}: `hooks.PreToolUse` is not a list; nothing was changed")
-    command = hook_command(policies, toolmaps, config_path, record, passthrough_allow, fast=not slow)
+    command = hook_command(policies, toolmaps, config_path, record, passthrough_allow, fast=not slow, always_ask=always_ask)
     if no_daemon:
         command += " --no-daemon"
     kept = [e for e in pre if not _ours(e)]

@@ -10,8 +10,9 @@ tool map, decide, and answer with
                             "permissionDecisionReason": "...",
                             "updatedInput": {...}}}          # redacted arguments, when any
 
-`require_approval` is `ask` (Claude Code asks its user; the reason names the approval id
-when approvals are stored); `terminate` is `deny` plus `continue: false`, which stops
+`require_approval` is `ask` (Claude Code asks its user), or, when approvals are stored,
+`deny` naming the approval id and how to approve (so that only the store's approvers can
+approve; the retry after approval is allowed); `terminate` is `deny` plus `continue: false`, which stops
 Claude. When structured output is impossible (input that is not a PreToolUse call, an
 internal error) the hook exits 2 with the reason on stderr, which also blocks the call:
 a crashing hook must never fail open.
@@ -49,19 +50,19 @@ def block(reason: str) -> HookResult:
     return HookResult(None, f"Bastion: {reason}\n", 2)
 
 
-def handle(enforcer: Any, raw: str | bytes, *, passthrough_allow: bool = False) -> HookResult:
+def handle(enforcer: Any, raw: str | bytes, *, passthrough_allow: bool = False, always_ask: bool = False) -> HookResult:
     """The whole hook, from stdin text to what to print and the exit status. Never raises."""
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return block(f"the hook input is not JSON ({type(exc).__name__}); blocking the call")
     try:
-        return handle_payload(enforcer, payload, passthrough_allow=passthrough_allow)
+        return handle_payload(enforcer, payload, passthrough_allow=passthrough_allow, always_ask=always_ask)
     except Exception as exc:  # fail closed
         return block(f"internal error in the enforcement hook; blocking the call ({type(exc).__name__})")
 
 
-def handle_payload(enforcer: Any, payload: Any, *, passthrough_allow: bool = False) -> HookResult:
+def handle_payload(enforcer: Any, payload: Any, *, passthrough_allow: bool = False, always_ask: bool = False) -> HookResult:
     if not isinstance(payload, Mapping):
         return block("the hook input is not a JSON object; blocking the call")
     event = payload.get("hook_event_name", "PreToolUse")
@@ -78,7 +79,7 @@ def handle_payload(enforcer: Any, payload: Any, *, passthrough_allow: bool = Fal
         return block("tool_input is not a JSON object; blocking the call")
     call_id = payload.get("tool_use_id")
     verdict = enforcer.check_tool(tool, dict(tool_input), call_id=str(call_id) if call_id else None, base=identity(enforcer.base, payload))
-    return render(verdict, passthrough_allow=passthrough_allow)
+    return render(verdict, passthrough_allow=passthrough_allow, always_ask=always_ask)
 
 
 def identity(base: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,7 +97,14 @@ def identity(base: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, A
     return out
 
 
-def render(verdict: Any, *, passthrough_allow: bool = False) -> HookResult:
+def render(verdict: Any, *, passthrough_allow: bool = False, always_ask: bool = False) -> HookResult:
+    """The hook's answer for a verdict.
+
+    `require_approval` is `ask` (Claude Code asks its user) when approvals are not
+    stored. When they are (the decision carries an `approval_id`), it is `deny` with the
+    approval id and how to approve: Claude Code's local "yes" would bypass the store's
+    approver roles and separation of duties; the call retried after the store's approval
+    is allowed. `always_ask` keeps `ask` in both cases."""
     e = verdict.effect
     out: dict[str, Any] = {"hookEventName": "PreToolUse"}
     top: dict[str, Any] = {}
@@ -113,7 +121,7 @@ def render(verdict: Any, *, passthrough_allow: bool = False) -> HookResult:
         if e == Effect.ALERT:
             top["systemMessage"] = f"Bastion alert: {verdict.decision.reason}"
     elif e == Effect.REQUIRE_APPROVAL:
-        out["permissionDecision"] = "ask"
+        out["permissionDecision"] = "ask" if always_ask or not verdict.approval_ids else "deny"
         out["permissionDecisionReason"] = verdict.message
     else:
         out["permissionDecision"] = "deny"

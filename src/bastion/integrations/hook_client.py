@@ -38,7 +38,9 @@ _ENV = ("BASTION_POLICIES", "BASTION_CONFIG", "BASTION_DB", "BASTION_REDACTION_K
 START_TIMEOUT = 90.0
 REQUEST_TIMEOUT = 60.0
 
-USAGE = "usage: hook_client.py claude-code [--policy P]... [--toolmap F]... [--config F] [--record] [--no-daemon] [--passthrough-allow]"
+USAGE = "usage: hook_client.py claude-code [--policy P]... [--toolmap F]... [--config F] [--record] [--no-daemon] [--passthrough-allow] [--always-ask]"
+#: options that change how an answer is rendered (sent with each request, not part of the daemon's key)
+RENDER_FLAGS = ("passthrough-allow", "always-ask")
 
 
 class UsageError(Exception):
@@ -48,7 +50,7 @@ class UsageError(Exception):
 def parse_args(argv: list[str]) -> dict:
     if not argv or argv[0] != "claude-code":
         raise UsageError(USAGE)
-    opts: dict = {"policies": [], "toolmaps": [], "config": None, "record": False, "no_daemon": False, "passthrough_allow": False}
+    opts: dict = {"policies": [], "toolmaps": [], "config": None, "record": False, "no_daemon": False, "passthrough_allow": False, "always_ask": False}
     it = iter(argv[1:])
     for arg in it:
         name, eq, value = arg.partition("=")
@@ -61,7 +63,7 @@ def parse_args(argv: list[str]) -> dict:
                 opts["config"] = value
             else:
                 opts["toolmaps" if name == "--toolmap" else "policies"].append(value)
-        elif arg in ("--record", "--no-daemon", "--passthrough-allow"):
+        elif arg in ("--record", "--no-daemon", "--passthrough-allow", "--always-ask"):
             opts[arg[2:].replace("-", "_")] = True
         else:
             raise UsageError(f"unknown option {arg!r}\n{USAGE}")
@@ -174,7 +176,8 @@ def via_daemon(raw: bytes, opts: dict) -> dict:
 
     fwd = forward_args(opts)
     path = socket_path(fwd)
-    message = MAGIC + (b" passthrough-allow" if opts["passthrough_allow"] else b"") + b"\n" + raw
+    flags = b"".join(b" " + f.encode() for f in RENDER_FLAGS if opts[f.replace("-", "_")])
+    message = MAGIC + flags + b"\n" + raw
     try:
         return _request(path, message, REQUEST_TIMEOUT)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -199,7 +202,7 @@ def oneshot(raw: bytes, opts: dict) -> dict:
     """Decide in a fresh process (no daemon): slow, but needs nothing else."""
     import subprocess
 
-    args = forward_args(opts) + (["--passthrough-allow"] if opts["passthrough_allow"] else [])
+    args = forward_args(opts) + [f"--{f}" for f in RENDER_FLAGS if opts[f.replace("-", "_")]]
     r = subprocess.run([sys.executable, "-P", "-m", "bastion.integrations.hook_server", "--oneshot", *args], input=raw, capture_output=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit status {r.returncode}")

@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config")
     p.add_argument("--record", action="store_true")
     p.add_argument("--passthrough-allow", action="store_true")
+    p.add_argument("--always-ask", action="store_true")
     return p
 
 
@@ -109,7 +110,7 @@ class Decider:
                 log.info("policy files changed; recompiling")
                 self._build()
 
-    def decide(self, raw: str, passthrough_allow: bool) -> HookResult:
+    def decide(self, raw: str, flags: frozenset[str] = frozenset()) -> HookResult:
         try:
             self.refresh()
         except Exception as exc:
@@ -117,7 +118,7 @@ class Decider:
         enforcer, error = self.enforcer, self.error
         if enforcer is None:
             return block(f"the policy cannot be loaded, so every call is blocked until it is fixed: {error}")
-        return handle(enforcer, raw, passthrough_allow=passthrough_allow)
+        return handle(enforcer, raw, passthrough_allow="passthrough-allow" in flags, always_ask="always-ask" in flags)
 
     def close(self) -> None:
         if self.enforcer is not None:
@@ -148,7 +149,8 @@ class _Handler(socketserver.StreamRequestHandler):
             raw = self.rfile.read(MAX_INPUT + 1)
             if len(raw) > MAX_INPUT:
                 raise ValueError("hook input too large")
-            result = server.decider.decide(raw.decode("utf-8", "replace"), b"passthrough-allow" in header[1:])
+            flags = frozenset(f.decode("ascii", "replace") for f in header[1:])
+            result = server.decider.decide(raw.decode("utf-8", "replace"), flags)
         except Exception as exc:
             result = block(f"the hook daemon could not read the request ({type(exc).__name__}); blocking the call")
         self.wfile.write(encode_reply(result.stdout, result.stderr, result.exit_code))
@@ -223,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         raw = sys.stdin.buffer.read().decode("utf-8", "replace")
         decider = factory()
         try:
-            result = decider.decide(raw, args.passthrough_allow)
+            flags = frozenset(f for f, on in (("passthrough-allow", args.passthrough_allow), ("always-ask", args.always_ask)) if on)
+            result = decider.decide(raw, flags)
         finally:
             decider.close()
         sys.stdout.buffer.write(encode_reply(result.stdout, result.stderr, result.exit_code))
