@@ -233,3 +233,21 @@ def test_yaml_booleans_in_ids_get_a_hint(write_policy):
     p = write_policy("policy: x\nrules:\n  - {id: a, effect: deny, reason: no}\n")
     (prob,) = problems_of([p])
     assert prob.field == "rules[0].reason" and "quotes" in prob.message
+
+
+def test_approval_scopes_and_max_duration(write_policy):
+    p = write_policy(
+        """
+        policy: x
+        rules:
+          - id: a
+            effect: require_approval
+            approvers: {roles: [lead], scopes: [once, session], max_duration: 8h}
+        """
+    )
+    (lp,) = load_policies([p])
+    appr = lp.rules[0].rule.approvers
+    assert appr.scopes == ["once", "session"] and appr.max_duration == 8 * 3600
+    bad = write_policy("policy: y\nrules:\n  - {id: a, effect: require_approval, approvers: {scopes: [forever]}}\n", "bad.yaml")
+    (prob,) = problems_of([bad])
+    assert prob.field == "rules[0].approvers.scopes[0]" and prob.line == 3

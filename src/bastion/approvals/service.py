@@ -552,8 +552,8 @@ def rule_scope_policy(decision: Decision, compiled: Any) -> tuple[list[str], flo
     winning require_approval rules: the intersection of their scopes (`once` always), the
     shortest `max_duration`, the first `channel`.
 
-    A rule states them as `approvers: {scopes: [...], max_duration: 8h}` when the policy
-    language has those fields, else in `metadata: {approval: {scopes: [...], max_duration: 8h}}`.
+    A rule states them as `approvers: {scopes: [...], max_duration: 8h}`; the older spelling
+    `metadata: {approval: {scopes: [...], max_duration: 8h}}` is still read when those are unset.
     """
     from bastion.policy.document import parse_duration
 
@@ -570,7 +570,8 @@ def rule_scope_policy(decision: Decision, compiled: Any) -> tuple[list[str], flo
         appr = src.approvers
         meta = src.metadata.get("approval") if isinstance(src.metadata, dict) else None
         meta = meta if isinstance(meta, dict) else {}
-        these = getattr(appr, "scopes", None) or meta.get("scopes")
+        explicit = appr.model_fields_set if appr is not None else set()
+        these = appr.scopes if "scopes" in explicit else meta.get("scopes")
         if these is not None:
             if isinstance(these, str):
                 these = [these]
@@ -579,7 +580,7 @@ def rule_scope_policy(decision: Decision, compiled: Any) -> tuple[list[str], flo
                 raise ApprovalError(f"rule {m.policy}/{m.rule}: unknown approval scope {bad[0] if bad else these!r} (expected {', '.join(SCOPES)})")
             allowed = set(these) | {"once"}
             scopes = allowed if scopes is None else scopes & allowed
-        reach = getattr(appr, "max_duration", None) or meta.get("max_duration")
+        reach = appr.max_duration if "max_duration" in explicit else meta.get("max_duration")
         if reach is not None:
             try:
                 seconds = parse_duration(reach)

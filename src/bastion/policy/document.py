@@ -55,6 +55,15 @@ class Approvers(BaseModel):
     channel: str | None = None
     #: may the agent's owner approve their own agent's request?
     owner_may_approve: bool = True
+    #: what an approver may grant: `once` (always), `session`, `until` (a time)
+    scopes: list[Literal["once", "session", "until"]] = Field(default_factory=lambda: ["once"])
+    #: the furthest a `session` or `until` grant may reach, e.g. "8h"
+    max_duration: float | None = None
+
+    @field_validator("max_duration", mode="before")
+    @classmethod
+    def _max_duration(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
 
 
 class Examples(BaseModel):
