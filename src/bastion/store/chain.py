@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import orjson
+
 from bastion.store.checkpoints import Checkpoint, PublicKeyRing
 from bastion.store.records import index_columns
 
@@ -46,12 +48,7 @@ INDEX_COLUMNS = COLUMNS[1:10]
 
 def chain_hash(prev: str, seq: int, body: bytes) -> str:
     """Hash of record `seq` whose canonical JSON is `body`, following `prev`."""
-    h = hashlib.sha256(b'{"prev":"')
-    h.update(prev.encode("ascii"))
-    h.update(b'","record":')
-    h.update(body)
-    h.update(b',"seq":%d}' % seq)
-    return h.hexdigest()
+    return hashlib.sha256(b'{"prev":"%s","record":%s,"seq":%d}' % (prev.encode("ascii"), body, seq)).hexdigest()
 
 
 @dataclass
@@ -205,7 +202,9 @@ class ChainVerifier:
 def _columns_mismatch(row: Sequence[Any], body: bytes) -> str | None:
     """The stored index columns must say what the body says (else queries could lie)."""
     try:
-        record = json.loads(body)
+        # orjson: 2-3x faster; it reads integers beyond 64 bits as floats, which does not
+        # matter here (the index columns are strings; the hash already covers the bytes)
+        record = orjson.loads(body)
     except ValueError:
         return "its body is not valid JSON"
     if not isinstance(record, dict):
