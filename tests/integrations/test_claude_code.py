@@ -265,3 +265,24 @@ def test_installed_command_runs(tmp_path, hook_env):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["continue"] is False and out["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_record_uses_the_store_for_audit_and_approvals(tmp_path, hook_env):
+    """`--record`: decisions are recorded, and approvals are the store's (deny naming the id, then allow)."""
+    from bastion.approvals import ApprovalService, People
+    from bastion.store import open_store
+
+    project = tmp_path / "p"
+    project.mkdir()
+    db = tmp_path / "bastion.db"
+    (project / "bastion.yaml").write_text(f"policies: [{POLICY}]\ndb: {db}\npeople:\n  sam@example.com: {{roles: [platform-lead]}}\n")
+    deploy = next(c for c in CASES if c["name"] == "mcp-deploy")["input"]
+    r = run_client(["--record"], json.dumps(deploy), project, hook_env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny" and "bastion approvals approve " in out["permissionDecisionReason"]
+    aid = out["permissionDecisionReason"].split("bastion approvals approve ")[1].split()[0]
+    store = open_store(str(db))
+    ApprovalService(store, People.from_config({"sam@example.com": {"roles": ["platform-lead"]}})).approve(aid, "sam@example.com", "ok")
+    r = run_client(["--record"], json.dumps({**deploy, "tool_use_id": "toolu_retry"}), project, hook_env)
+    assert json.loads(r.stdout)["hookSpecificOutput"]["permissionDecision"] == "allow"

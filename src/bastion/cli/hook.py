@@ -37,7 +37,7 @@ def _hook_options(f: Any) -> Any:
     f = click.option("--always-ask", is_flag=True, help="Answer require_approval with `ask` even when approvals are stored (Claude Code's user then approves).")(f)
     f = click.option("--passthrough-allow", is_flag=True, help="Give no answer for allowed calls: Claude Code's own permission rules then apply.")(f)
     f = click.option("--no-daemon", is_flag=True, help="Decide in this process (slow: compiles the policy on every call).")(f)
-    f = click.option("--record", is_flag=True, help="Record every decision in the audit store (the configuration's db).")(f)
+    f = click.option("--record", is_flag=True, help="Record every decision in the configuration's store (db), which also holds approval requests.")(f)
     f = click.option("--config", "config_path", default=None, help="Configuration file (default ./bastion.yaml).")(f)
     f = click.option("--toolmap", "toolmaps", multiple=True, metavar="FILE", help="Extra tool-map YAML (in front of the built-in one).")(f)
     f = click.option("--policy", "-p", "policies", multiple=True, metavar="P", help="Policy file, directory or builtin:NAME (default: the configuration's).")(f)

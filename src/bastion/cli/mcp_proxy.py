@@ -17,7 +17,7 @@ from bastion.cli.common import build_engine, config_option, policy_option
 @click.option("--agent", "agent_id", default=None, help="Agent id recorded with each action.")
 @click.option("--session", "session_id", default=None, help="Session id recorded with each action.")
 @click.option("--environment", default=None, help="Environment of the actions (e.g. production).")
-@click.option("--record", is_flag=True, help="Record every decision in the audit store (the configuration's db).")
+@click.option("--record", is_flag=True, help="Record every decision in the configuration's store (db), which also holds approval requests.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def mcp_proxy(policies: tuple[str, ...], config_path: str | None, name: str | None, toolmaps: tuple[str, ...], agent_id: str | None,
               session_id: str | None, environment: str | None, record: bool, command: tuple[str, ...]) -> None:
@@ -40,10 +40,13 @@ def mcp_proxy(policies: tuple[str, ...], config_path: str | None, name: str | No
         raise click.UsageError("give the upstream MCP server command after --")
     kwargs = {}
     if record:
+        from bastion.approvals import approval_stage
         from bastion.cli.common import load_config_or_exit
-        from bastion.store import AuditWriter, open_store
+        from bastion.store import open_store
 
-        kwargs["audit"] = AuditWriter(open_store(load_config_or_exit(config_path)["db"]))
+        cfg = load_config_or_exit(config_path)
+        store = open_store(cfg["db"])
+        kwargs.update(store=store, stages=[approval_stage(store, cfg)])
     engine = build_engine(policies, config_path, **kwargs)
     toolmap = ToolMap.load(*toolmaps) if toolmaps else ToolMap.builtin()
     enforcer = Enforcer(engine, toolmap=toolmap, agent={"id": agent_id or "mcp-client"}, session=session_id, environment=environment)

@@ -135,7 +135,10 @@ def render(verdict: Any, *, passthrough_allow: bool = False, always_ask: bool = 
 
 
 def build_enforcer(policies: list[str] | None = None, *, config_path: str | None = None, toolmaps: list[str] | None = None, record: bool = False) -> Any:
-    """The hook's enforcer: policies from the flags or the configuration (bastion.yaml)."""
+    """The hook's enforcer: policies from the flags or the configuration (bastion.yaml).
+
+    With `record`, the configuration's store (`db`) records every decision and holds the
+    approval requests: `require_approval` decisions then carry an `approval_id`."""
     from bastion.config import load_config
     from bastion.engine import Engine
     from bastion.integrations.enforce import Enforcer
@@ -144,9 +147,11 @@ def build_enforcer(policies: list[str] | None = None, *, config_path: str | None
     cfg = load_config(config_path, flags={"policies": list(policies) if policies else None})
     kwargs: dict[str, Any] = {}
     if record:
-        from bastion.store import AuditWriter, open_store
+        from bastion.approvals import approval_stage
+        from bastion.store import open_store
 
-        kwargs["audit"] = AuditWriter(open_store(cfg["db"]))
+        store = open_store(cfg["db"])
+        kwargs.update(store=store, stages=[approval_stage(store, cfg)])
     engine = Engine.from_paths(list(cfg["policies"]), **kwargs)
     tm = ToolMap.load(*toolmaps) if toolmaps else ToolMap.builtin()
     return Enforcer(engine, toolmap=tm, agent=AGENT)
