@@ -257,7 +257,7 @@ def test_import_bastion_pulls_no_framework():
     import subprocess
     import sys
 
-    code = ("import sys, bastion, bastion.integrations, bastion.integrations.guard, bastion.integrations.enforce;"
+    code = ("import sys, bastion, bastion.cli, bastion.integrations, bastion.integrations.guard, bastion.integrations.enforce, bastion.integrations.claude_code;"
             "bad=[m for m in ('langgraph','langchain_core','agents','pydantic_ai','crewai','mcp','openai') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
