@@ -71,6 +71,14 @@ def category(row: dict[str, Any]) -> str:
     return cat.split("/")[0]
 
 
+def family(cat: str) -> str:
+    """`storage.s3` -> storage, `database_postgresql` -> database, `false_positives` -> false_positives."""
+    head = cat.split(".", 1)[0]
+    if head.startswith(("cloud_", "core_", "database_", "containers_", "kubernetes_", "infrastructure_", "personal_", "platform_", "remote_", "secrets_", "frameworks_")):
+        head = head.split("_", 1)[0]
+    return head
+
+
 def parse_failed(decision_subjects: Any, capability: str) -> bool:
     facts = decision_subjects[0].facts if decision_subjects else {}
     if capability == "shell.exec":
@@ -204,7 +212,13 @@ def main() -> int:
     if dippy_ask[0]:
         print(f"  (dippy 'ask' rows, not scored: {dippy_ask[1]}/{dippy_ask[0]} {pct(dippy_ask[1], dippy_ask[0])} need approval or are denied)")
 
-    print("per category" + ("" if args.categories else " (the 12 with most disagreements)"))
+    families: dict[tuple[str, str], Tally] = collections.defaultdict(Tally)
+    for (src, cat), t in per_cat.items():
+        families[(src, family(cat))].merge(t)
+    print("per category family (the part of the category before '.' or '_')")
+    for key in sorted(families):
+        print(line(f"{key[0]}:{key[1]}", families[key]))
+    print("per category" + ("" if args.categories else " (the 12 with most disagreements; --categories for all)"))
     cats = sorted(per_cat, key=lambda k: (-wrong_per_cat[k], k)) if not args.categories else sorted(per_cat)
     for key in cats if args.categories else cats[:12]:
         print(line(f"{key[0]}:{key[1]}", per_cat[key]))
@@ -235,6 +249,7 @@ def main() -> int:
         "files": {rel: per_file[rel].to_dict() for _, rel, _, _ in FILES},
         "sources": {s: t.to_dict() for s, t in per_source.items()},
         "categories": {f"{k[0]}:{k[1]}": t.to_dict() for k, t in sorted(per_cat.items())},
+        "families": {f"{k[0]}:{k[1]}": t.to_dict() for k, t in sorted(families.items())},
         "targets": {k: {"ok": v[0], "rows": v[1], "target": v[2]} for k, v in targets.items()},
     }
     (OUT / "corpora_summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
