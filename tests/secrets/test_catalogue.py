@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from bastion.secrets import default_scanner
-from bastion.secrets.catalogue import BUILTIN
+from bastion.secrets import Scanner, default_scanner
+from bastion.secrets.catalogue import BUILTIN, OPTIONAL
 
 R36 = "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"  # 36 mixed alphanumerics
 HEX32 = "9f86d081884c7d659a2feaa0c55ad015"
@@ -176,15 +176,19 @@ EXAMPLES: dict[str, str] = {
 }
 
 
+ALL = {d.id: d for d in BUILTIN} | OPTIONAL
+
+
 def test_every_detector_has_an_example():
-    assert set(EXAMPLES) == {d.id for d in BUILTIN}
+    assert set(EXAMPLES) == set(ALL)
 
 
 @pytest.mark.parametrize("detector", sorted(EXAMPLES))
 def test_detector_finds_its_example(detector):
-    spec = next(d for d in BUILTIN if d.id == detector)
+    spec = ALL[detector]
     text = EXAMPLES[detector]
-    findings = default_scanner().scan(text)
+    scanner = Scanner.build(extra=[spec]) if detector in OPTIONAL else default_scanner()
+    findings = scanner.scan(text)
     assert findings, f"{detector} found nothing"
     kinds = {f.kind for f in findings}
     expected = {spec.reported_kind, "generic_password"} if spec.reported_kind == "generic_secret" else {spec.reported_kind}

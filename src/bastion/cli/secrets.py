@@ -53,17 +53,22 @@ def _load_detectors(path: str | None) -> tuple[list[Any], list[str]]:
     raise click.UsageError(f"detectors file {path}: expected a list of detectors or a mapping")
 
 
-def _scanner(detectors_file: str | None, disable: Iterable[str], decode_depth: int | None):
+def _scanner(detectors_file: str | None, disable: Iterable[str], decode_depth: int | None, enable: Iterable[str] = ()):
     from bastion.secrets import default_scanner
+    from bastion.secrets.catalogue import OPTIONAL
     from bastion.secrets.scanner import DEFAULT_DECODE_DEPTH, Scanner
     from bastion.secrets.spec import DetectorSpec
 
     extra, file_disable = _load_detectors(detectors_file)
     disabled = list(disable) + file_disable
-    if not extra and not disabled and decode_depth in (None, DEFAULT_DECODE_DEPTH):
+    enable = list(enable)
+    unknown = [e for e in enable if e not in OPTIONAL]
+    if unknown:
+        raise click.UsageError(f"unknown optional detector(s) {', '.join(unknown)} (available: {', '.join(sorted(OPTIONAL))})")
+    if not extra and not disabled and not enable and decode_depth in (None, DEFAULT_DECODE_DEPTH):
         return default_scanner()
     try:
-        specs = [DetectorSpec.from_dict(d, source=detectors_file or "cli") for d in extra]
+        specs = [OPTIONAL[e] for e in enable] + [DetectorSpec.from_dict(d, source=detectors_file or "cli") for d in extra]
         return Scanner.build(extra=specs, disabled=disabled, decode_depth=DEFAULT_DECODE_DEPTH if decode_depth is None else decode_depth)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -89,6 +94,7 @@ def _write(text: str, out) -> None:
 _common = [
     click.option("--detectors", "detectors_file", type=click.Path(dir_okay=False), help="YAML/JSON file of extra detectors (and a 'disable' list)."),
     click.option("--disable", multiple=True, metavar="ID", help="Turn off a built-in detector or kind (repeatable)."),
+    click.option("--enable", multiple=True, metavar="ID", help="Turn on an optional detector, e.g. aws_secret_key_bare (repeatable)."),
     click.option("--decode-depth", type=click.IntRange(0, 4), default=None, help="Levels of base64/hex/percent decoding to look through (default 2)."),
 ]
 
@@ -103,12 +109,12 @@ def _with_common(fn):
 @click.argument("files", nargs=-1, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text", show_default=True)
 @_with_common
-def scan(files: tuple[str, ...], fmt: str, detectors_file: str | None, disable: tuple[str, ...], decode_depth: int | None) -> None:
+def scan(files: tuple[str, ...], fmt: str, detectors_file: str | None, disable: tuple[str, ...], enable: tuple[str, ...], decode_depth: int | None) -> None:
     """Find secrets in FILES (or stdin, "-"). Exit 1 when any is found.
 
     Prints kind, line, column and a redaction marker, never the secret itself.
     """
-    scanner = _scanner(detectors_file, disable, decode_depth)
+    scanner = _scanner(detectors_file, disable, decode_depth, enable)
     from bastion.secrets import default_redactor
     from bastion.secrets.redact import Redactor
 
@@ -147,9 +153,9 @@ def scan(files: tuple[str, ...], fmt: str, detectors_file: str | None, disable: 
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", help="Where to write the redacted text (default stdout).")
 @click.option("--report/--no-report", default=False, help="Also list the redactions (kind, line, marker) on stderr.")
 @_with_common
-def redact(file: str, output: str, report: bool, detectors_file: str | None, disable: tuple[str, ...], decode_depth: int | None) -> None:
+def redact(file: str, output: str, report: bool, detectors_file: str | None, disable: tuple[str, ...], enable: tuple[str, ...], decode_depth: int | None) -> None:
     """Write FILE (or stdin) with every secret replaced by [REDACTED:kind:fingerprint]."""
-    scanner = _scanner(detectors_file, disable, decode_depth)
+    scanner = _scanner(detectors_file, disable, decode_depth, enable)
     from bastion.secrets import default_redactor
     from bastion.secrets.redact import Redactor
 

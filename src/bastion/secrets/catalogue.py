@@ -135,17 +135,6 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         priority=80,
     ),
     D(
-        "aws_secret_key_bare",
-        r"(?:^|[^A-Za-z0-9/+=_.\-])(?P<secret>" + _FORTY_WITH_SLASH + r")(?:[^A-Za-z0-9/+=_.\-]|$)",
-        "A 40-character base64 value shaped like an AWS secret key, even without a name",
-        kind="aws_secret_key",
-        min_entropy=4.2,
-        min_length=40,
-        validators=("mixed_charset", "length_40", "not_path"),
-        severity="medium",
-        priority=30,
-    ),
-    D(
         "aws_session_token",
         r"(?i)(?P<key>aws[_.\-]?session[_.\-]?token)[\"']?" + _OP + r"[\"'`]?(?P<secret>[A-Za-z0-9/+=]{100,})",
         "AWS session token",
@@ -1239,3 +1228,24 @@ def _finish(spec: DetectorSpec) -> DetectorSpec:
 
 
 BUILTIN = tuple(_finish(s) for s in BUILTIN)
+
+#: Detectors that are off unless asked for (``Scanner.build(extra=[OPTIONAL["..."]])``):
+#: context-free shapes whose pattern costs more than the rest of the catalogue together
+#: and whose false-positive rate is higher. aws_secret_key_bare: any 40-character
+#: base64 value with a "/" or "+" (what detect-secrets' AWS plugin flags without a name).
+OPTIONAL: dict[str, DetectorSpec] = {
+    s.id: _finish(s)
+    for s in (
+        D(
+        "aws_secret_key_bare",
+        r"(?:^|[^A-Za-z0-9/+=_.\-])(?P<secret>" + _FORTY_WITH_SLASH + r")(?:[^A-Za-z0-9/+=_.\-]|$)",
+        "A 40-character base64 value shaped like an AWS secret key, even without a name",
+        kind="aws_secret_key",
+        min_entropy=4.2,
+        min_length=40,
+        validators=("mixed_charset", "length_40", "not_path"),
+        severity="medium",
+        priority=30,
+        ),
+    )
+}
