@@ -42,10 +42,10 @@ def freeze(value: Any) -> Any:
     t = type(value)
     if t in _SCALARS or t is FrozenDict:
         return value
-    if t is dict or isinstance(value, Mapping):
-        return FrozenDict({k if type(k) is str else str(k): (v if type(v) in _SCALARS else freeze(v)) for k, v in value.items()})
     if t in (list, tuple, set, frozenset):
         return tuple(v if type(v) in _SCALARS else freeze(v) for v in value)
+    if t is dict or isinstance(value, Mapping):
+        return FrozenDict({k if type(k) is str else str(k): (v if type(v) in _SCALARS else freeze(v)) for k, v in value.items()})
     return value
 
 

@@ -16,6 +16,7 @@ input sets `parse_error`, and limits (length, nesting, count) set `limit`.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,17 +107,22 @@ class ParseResult:
     recursive_functions: list[str] = field(default_factory=list)
 
 
-_parser: Any = None
+_local = threading.local()
+_language: Any = None
 
 
 def _get_parser() -> Any:
-    global _parser
-    if _parser is None:
+    """One tree-sitter parser per thread: a Parser must not parse in two threads at once."""
+    global _language
+    parser = getattr(_local, "parser", None)
+    if parser is None:
         import tree_sitter
         import tree_sitter_bash
 
-        _parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
-    return _parser
+        if _language is None:
+            _language = tree_sitter.Language(tree_sitter_bash.language())
+        parser = _local.parser = tree_sitter.Parser(_language)
+    return parser
 
 
 class _Limit(Exception):

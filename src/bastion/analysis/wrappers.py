@@ -11,6 +11,7 @@ become `sh -c STRING`, so that derive.py parses the string like any `bash -c`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 from bastion.analysis.flags import OptionSpec, parse_args
@@ -39,6 +40,7 @@ class Invocation:
     env: tuple[tuple[str, str], ...] = ()
 
 
+@lru_cache(maxsize=4096)
 def program_name(written: str) -> str:
     """`/usr/bin/rm` -> `rm`; `C:\\bin\\rm.exe` -> `rm`."""
     name = written.rstrip("/").rsplit("/", 1)[-1]
