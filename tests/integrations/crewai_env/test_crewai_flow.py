@@ -88,7 +88,13 @@ class Side:
             side.log.append(("deploy", service))
             return f"deployed {service}"
 
-        return [read_file, send_note, deploy]
+        @tool("exfiltrate")
+        def exfiltrate() -> str:
+            """Never allowed."""
+            side.log.append(("exfiltrate", None))
+            return "oops"
+
+        return [read_file, send_note, deploy, exfiltrate]
 
 
 def crew(llm: ScriptedLLM, side: Side) -> Crew:
@@ -172,6 +178,13 @@ def test_a_failing_hook_blocks(engine, side):
     llm = ScriptedLLM(model="scripted", script=[act("deploy", {"service": "api"}), FINAL], seen=[])
     run(llm, side, BastionCrewHooks(engine, approver=broken))
     assert side.log == [] and "failing closed" in llm.observations()
+
+
+def test_terminate_blocks_the_rest_of_the_session(engine, side):
+    llm = ScriptedLLM(model="scripted", script=[act("exfiltrate", {}), act("read_file", {"path": "notes.txt"}), FINAL], seen=[])
+    run(llm, side, BastionCrewHooks(engine, session="crew-run-1"))
+    assert side.log == []  # neither the terminating call nor any later one ran
+    assert "terminated the session" in llm.observations()
 
 
 def test_the_documented_example(engine):
