@@ -105,3 +105,18 @@ def test_an_internal_failure_is_opaque_not_an_allow(monkeypatch):
     monkeypatch.setattr(derive, "analyze_shell", boom)
     (s,) = Analyzer().analyze(Action(capability="shell.exec", target="ls"))
     assert s.facts["opaque"] and s.facts["analysis_error"]
+
+
+def test_concurrent_analyses_agree_with_sequential_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = [f"cd d{i} && cat .env | grep KEY > out{i}.txt; rm -rf build{i} && git push -f" for i in range(60)]
+    expected = [[(s.capability, s.target) for s in Analyzer().analyze(Action(capability="shell.exec", target=line))] for line in lines]
+    shared = Analyzer(cache_size=16)
+
+    def run(line: str):
+        return [(s.capability, s.target) for s in shared.analyze(Action(capability="shell.exec", target=line))]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(run, lines * 3))
+    assert got == expected * 3

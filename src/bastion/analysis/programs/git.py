@@ -178,6 +178,20 @@ _READ_SUBS = frozenset(
 
 
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
+#: configuration keys whose value git runs as a command
+_COMMAND_KEYS = ("core.sshcommand", "core.pager", "core.editor", "core.fsmonitor", "core.askpass", "diff.external", "credential.helper", "sequence.editor", "gpg.program", "pager.")
+
+
+def _config_command(em: Emitter, word: Word) -> None:
+    """`git -c core.sshCommand='rm -rf /' fetch`, `git -c alias.x='!cmd' x`: the value runs."""
+    key, eq, value = word.text.partition("=")
+    low = key.lower()
+    if not eq or not value:
+        return
+    if low.startswith("alias.") and value.startswith("!"):
+        em.shell(value[1:], dynamic=word.dynamic, via="git alias")
+    elif low.startswith(_COMMAND_KEYS) or (low.startswith("filter.") and low.endswith((".clean", ".smudge", ".process"))):
+        em.shell(value, dynamic=word.dynamic, via=f"git -c {key}")
 
 
 def _normalise_option(w: Word) -> Word:
@@ -197,6 +211,10 @@ def _git(inv: Invocation, em: Emitter) -> None:
     git_dir: str | None = None
     while i < len(args) and args[i].text.startswith("-"):
         t = args[i].text
+        if t == "-c" and i + 1 < len(args):
+            _config_command(em, args[i + 1])
+        elif t.startswith("--config-env="):
+            em.opaque("git configuration from the environment")
         if t in ("--version", "-v", "--help", "-h") and i == len(args) - 1:
             set_verb(em, "version", "read", [])
             em.emit("git.version", None, {"subcommand": "version", "destructive": False})

@@ -339,6 +339,8 @@ def _interpreter(inv: Invocation, em: Emitter) -> None:
             return
     if parsed.rest:
         script = parsed.rest[0]
+        if script.dynamic:  # `python <(curl URL)`
+            em.opaque(f"{lang} runs a script computed at run time")
         if script.text not in ("-",):
             em.path("filesystem.read", script, script=True)
             em.spawn["runs_script"] = True

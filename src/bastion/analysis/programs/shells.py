@@ -103,6 +103,8 @@ def _shell(inv: Invocation, em: Emitter) -> None:
         em.shell(command.text, dynamic=command.dynamic, via=f"{name} -c")
         return
     if script is not None:
+        if script.dynamic:  # `bash <(curl URL)`, `sh $SCRIPT`: the script is computed at run time
+            em.opaque(f"{name} runs a script computed at run time")
         em.path("filesystem.read", script, script=True)
         em.spawn["runs_script"] = True
         set_verb(em, "exec", "change", [])
@@ -131,6 +133,8 @@ def _eval(inv: Invocation, em: Emitter) -> None:
 @register("source", ".")
 def _source(inv: Invocation, em: Emitter) -> None:
     if inv.args:
+        if inv.args[0].dynamic:  # `source <(curl URL)`
+            em.opaque("source of a script computed at run time")
         em.path("filesystem.read", inv.args[0], script=True)
     em.spawn["runs_script"] = True
     set_verb(em, "exec", "change", [])
