@@ -65,6 +65,15 @@ def test_path_facts():
     assert path_facts("$X/y")["dynamic"] and path_facts("*.log")["glob"]
 
 
+def test_a_project_under_documents_is_not_personal():
+    project = "/Users/dana/Documents/code/app"
+    inside = path_facts("src/main.py", project, project=project)
+    assert inside["in_project"] and not inside["personal"]
+    outside = path_facts("../../diary.txt", project, project=project)
+    assert outside["path"] == "/Users/dana/Documents/diary.txt" and outside["personal"] and not outside["in_project"]
+    assert path_facts("~/Desktop/x", "~/Desktop", project=project)["personal"]  # a `cd` does not move the project
+
+
 @pytest.mark.parametrize(
     "host, ip",
     [

@@ -153,7 +153,7 @@ class Analyzer:
             cap, target, cwd, dest, mode = key
             if not isinstance(target, str) or not target:
                 return target, freeze({"opaque": True, "opaque_reasons": ["no path"]}), ()
-            facts = path_facts(target, cwd)
+            facts = path_facts(target, cwd, project=cwd)
             if dest:
                 facts["destination"] = normalize(dest, cwd)
                 facts["destination_facts"] = path_facts(dest, cwd)

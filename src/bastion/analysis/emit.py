@@ -175,7 +175,7 @@ class Emitter:
         dynamic = isinstance(word, Word) and word.dynamic
         if not raw or raw in _PSEUDO_FILES or raw.startswith("/dev/fd/") or raw.startswith("/proc/self/fd/"):
             return None
-        pf = path_facts(raw, None if self.remote else self.cwd, dynamic=dynamic)
+        pf = path_facts(raw, None if self.remote else self.cwd, dynamic=dynamic, project=None if self.remote else self.ctx.cwd)
         if self.cwd_dynamic and not pf["absolute"] and not pf["home"]:
             pf["cwd_dynamic"] = True
             pf["dynamic"] = True

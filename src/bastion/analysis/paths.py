@@ -248,8 +248,18 @@ def is_personal(path: str) -> bool:
     return any(low == p or low.startswith(p + "/") for p in _PERSONAL_PREFIXES)
 
 
-def path_facts(raw: str, cwd: str | None = None, *, dynamic: bool = False) -> dict[str, Any]:
-    """Facts about one path operand. `dynamic` when part of it is computed at run time."""
+def within(path: str, directory: str) -> bool:
+    d = directory.rstrip("/") or "/"
+    return path == d or path.startswith(d + "/") or d == "/"
+
+
+def path_facts(raw: str, cwd: str | None = None, *, dynamic: bool = False, project: str | None = None) -> dict[str, Any]:
+    """Facts about one path operand. `dynamic` when part of it is computed at run time.
+
+    `project` is the working directory the agent was given (the action's `args.cwd`): a
+    path inside it is `in_project`, and a project that lives under ~/Documents does not
+    make every file of it `personal`.
+    """
     norm = normalize(raw, cwd)
     facts: dict[str, Any] = {
         "path": norm,
@@ -272,7 +282,9 @@ def path_facts(raw: str, cwd: str | None = None, *, dynamic: bool = False) -> di
         depth = 0
     if depth is not None:
         facts["depth"] = depth
-    facts["personal"] = is_personal(norm)
+    base = normalize(project) if project and project.startswith(("/", "~")) else None
+    facts["in_project"] = bool(base) and base not in ("/", "~") and within(norm, base)  # type: ignore[arg-type]
+    facts["personal"] = is_personal(norm) and not facts["in_project"]
     kind = secret_kind(norm)
     facts["sensitive"] = kind is not None
     if kind:
