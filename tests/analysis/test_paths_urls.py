@@ -129,3 +129,10 @@ def test_host_facts_single_label_and_idna_errors():
     assert host_facts("build-server")["internal"]
     assert host_facts("a.b.example")["internal"] is False
     assert host_facts("xn--")["host"] == "xn--"
+
+
+def test_a_project_under_srv_is_not_a_system_directory():
+    assert not path_facts("app.py", "/srv/app", project="/srv/app")["system"]
+    assert path_facts("/srv/other/x", "/srv/app", project="/srv/app")["system"]
+    assert path_facts("/etc/hosts", "/etc", project="/etc")["system"]  # /etc is never a project
+    assert path_facts("/var/lib/mysql/ibdata1", "/var/lib", project="/var/lib")["system"]

@@ -22,6 +22,9 @@ _SYSTEM_ROOTS = (
     "/sbin", "/srv", "/sys", "/usr", "/var", "/System", "/Library", "/Applications", "/private/etc",
     "/private/var", "/snap", "/mnt", "/media",
 )  # fmt: skip
+#: system roots where projects commonly live (/srv/app, /opt/tool, /var/www/site): inside the
+#: action's working directory they are project files; the others are never exempt
+_SOFT_SYSTEM_ROOTS = ("/opt", "/srv", "/var", "/mnt", "/media", "/snap", "/Applications", "/private/var")
 _DYNAMIC_CHARS = frozenset("$`")
 _GLOB_CHARS = frozenset("*?[")
 
@@ -285,6 +288,8 @@ def path_facts(raw: str, cwd: str | None = None, *, dynamic: bool = False, proje
     base = normalize(project) if project and project.startswith(("/", "~")) else None
     facts["in_project"] = bool(base) and base not in ("/", "~") and within(norm, base)  # type: ignore[arg-type]
     facts["personal"] = is_personal(norm) and not facts["in_project"]
+    if facts["system"] and facts["in_project"] and _under(norm, _SOFT_SYSTEM_ROOTS) and not _under(norm, ("/var/log", "/var/lib", "/var/db", "/var/spool", "/var/run", "/var/mail")):
+        facts["system"] = False
     kind = secret_kind(norm)
     facts["sensitive"] = kind is not None
     if kind:
