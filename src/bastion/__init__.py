@@ -13,27 +13,29 @@ from __future__ import annotations
 from typing import Any
 
 from bastion.errors import ActionError, BastionError, PolicyError, Problem
-from bastion.model import Action, Decision, Effect, Layer, Severity, Subject
 
 _LAZY = {
+    "Action": ("bastion.model", "Action"),
+    "Decision": ("bastion.model", "Decision"),
+    "Effect": ("bastion.model", "Effect"),
+    "Layer": ("bastion.model", "Layer"),
+    "Severity": ("bastion.model", "Severity"),
+    "Subject": ("bastion.model", "Subject"),
     "Engine": ("bastion.engine", "Engine"),
     "PolicyEvent": ("bastion.engine", "PolicyEvent"),
+    "guard": ("bastion.integrations.guard", "guard"),
+    "guarded": ("bastion.integrations.guard", "guarded"),
+    "ActionDenied": ("bastion.integrations.guard", "ActionDenied"),
+    "ApprovalRequired": ("bastion.integrations.guard", "ApprovalRequired"),
+    "RateLimited": ("bastion.integrations.guard", "RateLimited"),
+    "SessionTerminated": ("bastion.integrations.guard", "SessionTerminated"),
 }
 
-__all__ = [
-    "Action",
-    "ActionError",
-    "BastionError",
-    "Decision",
-    "Effect",
-    "Engine",
-    "Layer",
-    "PolicyError",
-    "PolicyEvent",
-    "Problem",
-    "Severity",
-    "Subject",
-]
+__all__ = ["ActionError", "BastionError", "PolicyError", "Problem", *_LAZY]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 def __getattr__(name: str) -> Any:

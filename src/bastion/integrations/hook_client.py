@@ -112,7 +112,10 @@ def socket_dir() -> str:
 
 
 def socket_path(fwd: list[str]) -> str:
-    key = repr((sys.executable, os.getcwd(), fwd, [os.environ.get(k) for k in _ENV], _stamp()))
+    # the interpreter by what it is (`python` and `python3` are symlinks to one binary; with
+    # -S, sys.prefix does not name the venv) and the package by where its code lives
+    interpreter = (os.path.realpath(sys.executable), _PKG)
+    key = repr((interpreter, os.getcwd(), fwd, [os.environ.get(k) for k in _ENV], _stamp()))
     digest = _sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
     return os.path.join(socket_dir(), f"hook-{digest}.sock")
 
