@@ -647,6 +647,29 @@ _HARMLESS = (
 )  # fmt: skip
 
 
+_OPENSSL_IN = frozenset({"-in", "-key", "-inkey", "-signkey", "-CAkey", "-CA", "-cert", "-passin", "-kfile", "-pass"})
+_OPENSSL_OUT = frozenset({"-out", "-keyout"})
+
+
+@register("openssl")
+def _openssl(inv: Invocation, em: Emitter) -> None:
+    """`openssl rsa -in key.pem -out plain.pem` reads a key and writes one.
+
+    Sub-commands of public material (x509 certificates, requests, CRLs, verify) read no
+    secret, so only key-handling ones derive a read of their input."""
+    args = list(inv.args)
+    public = bool(args) and args[0].text in ("x509", "req", "crl", "verify", "s_client", "version", "list", "help", "ciphers", "errstr", "rand", "prime")
+    for i, w in enumerate(args[:-1]):
+        value = args[i + 1]
+        if public and w.text == "-in":
+            continue
+        if w.text in _OPENSSL_IN and not value.text.startswith(("pass:", "env:", "fd:", "stdin")):
+            em.path("filesystem.read", value.text[5:] if value.text.startswith("file:") else value, key_material=True)
+        elif w.text in _OPENSSL_OUT:
+            em.path("filesystem.write", value, key_material=w.text == "-keyout")
+    set_verb(em, args[0].text if args else "version", "read" if args and args[0].text in ("version", "x509", "s_client", "list", "help") else "change", [])
+
+
 @register("command", "type", "hash", "which", "whereis")
 def _lookup(inv: Invocation, em: Emitter) -> None:
     """`command -v rm`, `type rm`, `which rm`: look a name up, run nothing."""

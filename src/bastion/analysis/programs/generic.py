@@ -51,6 +51,11 @@ def classify_command(inv: Invocation, em: Emitter, spec: OptionSpec = EMPTY, *, 
         set_verb(em, "help", "read", [])
         return parsed
     verb, cls, sub = classify(words, limit)
+    leading = parsed.operands[skip : skip + limit]
+    dyn = next((i for i, w in enumerate(leading) if w.dynamic), None)
+    if dyn is not None and classify([w.text for w in leading[:dyn]], limit)[1] is None:
+        # `docker $(echo run) alpine`, `kubectl $VERB pod x`: the sub-command is computed at run time
+        em.opaque("sub-command computed at run time")
     opt = destructive_option(parsed)
     if opt is not None and cls not in ("destructive", "read"):  # `terraform plan -destroy` only previews
         verb, cls = tokens(opt)[0], "destructive"

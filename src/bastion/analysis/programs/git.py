@@ -131,6 +131,8 @@ def _other(sub: str, parsed: ParsedArgs, facts: dict[str, object]) -> None:
     ops = [w.text.lower() for w in parsed.operands]
     if sub == "reflog":
         facts["destructive"] = bool(ops) and ops[0] in ("expire", "delete")
+    elif sub == "prune":
+        facts["destructive"] = not parsed.has("dry-run", "n")
     elif sub == "gc":
         prune = parsed.value("prune")
         facts["destructive"] = prune in ("now", "all") or parsed.has("aggressive") and prune is not None

@@ -25,8 +25,8 @@ def _spec(short: str = "", long: tuple[str, ...] = (), single_dash_long: bool = 
 
 #: tool -> (kind, global option spec, verbs that only act locally and change nothing shared)
 TOOLS: dict[str, tuple[str, OptionSpec, frozenset[str]]] = {
-    "kubectl": ("cluster", _spec("nlcsf", ("namespace", "context", "cluster", "kubeconfig", "user", "server", "selector", "output", "filename", "token", "as", "as-group", "field-selector", "container", "type", "template", "sort-by", "timeout", "since", "tail", "replicas", "image", "port", "for", "grace-period")), frozenset({"config", "completion", "plugin", "version", "explain", "api-resources", "api-versions", "cluster-info", "kustomize", "diff", "wait", "auth", "alpha", "certificate-read"})),
-    "oc": ("cluster", _spec("nlcs", ("namespace", "context", "cluster", "kubeconfig", "user", "server", "selector", "output", "filename", "token")), frozenset({"config", "completion", "version", "explain", "login", "whoami", "project"})),
+    "kubectl": ("cluster", _spec("nlcsfo", ("namespace", "context", "cluster", "kubeconfig", "user", "server", "selector", "output", "filename", "token", "as", "as-group", "field-selector", "container", "type", "template", "sort-by", "timeout", "since", "tail", "replicas", "image", "port", "for", "grace-period")), frozenset({"config", "completion", "plugin", "version", "explain", "api-resources", "api-versions", "cluster-info", "kustomize", "diff", "wait", "auth", "alpha", "certificate-read"})),
+    "oc": ("cluster", _spec("nlcso", ("namespace", "context", "cluster", "kubeconfig", "user", "server", "selector", "output", "filename", "token")), frozenset({"config", "completion", "version", "explain", "login", "whoami", "project"})),
     "helm": ("cluster", _spec("n", ("namespace", "kube-context", "kubeconfig", "values", "set", "set-string", "set-file", "version", "repo", "output", "timeout", "description", "post-renderer")), frozenset({"repo", "dependency", "dep", "template", "lint", "package", "search", "show", "inspect", "pull", "fetch", "create", "env", "version", "completion", "plugin", "registry", "verify"})),
     "kustomize": ("cluster", _spec(), frozenset({"build", "create", "edit", "cfg", "version", "completion", "localize"})),
     "terraform": ("iac", _spec("", ("chdir", "var", "var-file", "target", "state", "state-out", "backup", "parallelism", "lock-timeout", "out", "replace", "generate-config-out"), single_dash_long=True), frozenset({"init", "validate", "fmt", "plan", "show", "output", "graph", "providers", "version", "console", "login", "logout", "get", "metadata", "modules", "test", "refresh"})),
@@ -113,6 +113,8 @@ _SECRET_CLOUD = {("aws", "secretsmanager"), ("aws", "ssm"), ("gcloud", "secrets"
 _SECRET_READ_VERBS = frozenset({"get", "read", "show", "access", "download", "export", "reveal", "decrypt"})
 _PRODUCTION = frozenset({"prod", "production", "prd", "live"})
 
+#: (tool, service) pairs that manage identities and permissions
+_ACCESS_CONTROL = frozenset({("aws", "iam"), ("aws", "sso-admin"), ("aws", "organizations"), ("aws", "kms"), ("aws", "identitystore"), ("aws", "cognito-idp"), ("gcloud", "iam"), ("gcloud", "kms"), ("gcloud", "organizations"), ("az", "role"), ("az", "ad"), ("az", "identity")})
 _ANSIBLE_SHELL_MODULES = frozenset({"shell", "command", "raw", "script", "ansible.builtin.shell", "ansible.builtin.command", "ansible.builtin.raw"})
 
 
@@ -214,6 +216,10 @@ def _infra(inv: Invocation, em: Emitter) -> None:
         check = parsed.has("check", "C", "syntax-check", "list-tasks", "list-hosts")
         set_verb(em, "check" if check else "apply", "read" if check else "change", ["playbook"])
         verb, cls = em.spawn.get("verb"), em.spawn.get("verb_class")
+    if name in ("kubectl", "oc") and len(ops) > 1 and ops[0] == "get" and ops[1].split("/")[0] in ("secret", "secrets") and (parsed.value("o", "output") or "").split("=")[0] in ("yaml", "json", "jsonpath", "go-template", "template"):
+        em.emit("secrets.read", " ".join(ops[1:3]), {"store": "kubernetes", "verb": "get", "reveals_value": True})
+    if (name, ops[0] if ops else "") in _ACCESS_CONTROL or (name in ("kubectl", "oc") and any(o in ("role", "clusterrole", "rolebinding", "clusterrolebinding", "serviceaccount") for o in ops[1:2])) or (name == "gcloud" and any(o.endswith("iam-policy-binding") or o == "set-iam-policy" for o in ops)):
+        em.spawn["access_control"] = True
     if name == "helm" and ops and ops[0] == "rollback":
         set_verb(em, "rollback", "destructive", ["rollback"])
         verb, cls = "rollback", "destructive"
@@ -232,6 +238,7 @@ def _infra(inv: Invocation, em: Emitter) -> None:
         return  # nothing shared changes (local config, reads, previews)
     unattended = parsed.has("auto-approve", "yes", "y", "force", "f", "quiet", "q", "non-interactive", "approve")
     facts = {
+        "access_control": bool(em.spawn.get("access_control")),
         "tool": name,
         "kind": kind,
         "verb": verb,
