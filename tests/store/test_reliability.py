@@ -74,7 +74,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_record(store_url: str) -
         time.sleep(rng.random() * 0.05)
         for p in procs:
             os.kill(p.pid, signal.SIGKILL)
-        for i, p in enumerate(procs):
+        for p in procs:
             out, _ = p.communicate(timeout=60)
             assert p.returncode == -signal.SIGKILL
             acked.extend(x for x in out.split("\n")[:-1] if x.strip())  # complete lines only

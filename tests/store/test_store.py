@@ -10,7 +10,7 @@ import pytest
 
 from bastion.canonical import action_digest, canonical
 from bastion.model import Effect
-from bastion.store import AuditFilter, AuditWriter, StoreError, build_decision_record, chain_hash, open_store
+from bastion.store import AuditWriter, StoreError, build_decision_record, chain_hash, open_store
 from bastion.store.chain import GENESIS
 from bastion.store.schema import register
 
