@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from bastion.combine import combine
-from bastion.compile.compiler import CompiledPolicySet, CompiledRule, compile_policies
+from bastion.compile.compiler import CompiledPolicySet, CompiledRule, build_redactor, compile_policies
 from bastion.compile.context import EvalContext
 from bastion.errors import PolicyError, Problem
 from bastion.model import (
@@ -95,12 +95,8 @@ def default_analyzer() -> Any:
     return Analyzer()
 
 
-def default_redactor() -> Any:
-    try:
-        from bastion.secrets import Redactor
-    except ImportError:
-        return None
-    return Redactor()
+def _summary_fn(redactor: Any) -> Callable[[Action], dict[str, Any]]:
+    return lambda action: redactor.summarise(action.to_dict())
 
 
 class Engine:
@@ -126,7 +122,7 @@ class Engine:
     ) -> None:
         self._sources = list(sources) if sources is not None else None
         self._analyzer = analyzer if analyzer is not None else default_analyzer()
-        self._redactor = redactor if redactor is not None else default_redactor()
+        self._redactor_given = redactor
         self._clock = clock
         self._check_examples = check_examples
         self._lock = threading.RLock()
@@ -192,16 +188,27 @@ class Engine:
                 return self._build()
             finally:
                 self._loaded = saved
-        compiled = compile_policies(self._effective_policies(), disabled=self._disabled)
+        effective = self._effective_policies()
+        compiled = compile_policies(effective, disabled=self._disabled)
+        # the redactor follows the policies' `secrets:` sections, so it swaps with them
+        compiled.redactor = self._redactor_given if self._redactor_given is not None else build_redactor(effective)
         if compiled.needs_state and self.state is None:
             raise PolicyError([Problem("(policies)", None, None, None, "these policies use session state (rate_limit, budget, session.did, escalation, sub_agents or plans) but the engine has none (state=None)")])
         if self._check_examples:
             from bastion.examples import check_rule_examples
 
-            problems = check_rule_examples(compiled, self._analyzer, self._secrets_summary if self._redactor is not None else None)
+            problems = check_rule_examples(compiled, self._analyzer, _summary_fn(compiled.redactor))
             if problems:
                 raise PolicyError(problems)
         return compiled
+
+    @property
+    def _redactor(self) -> Any:
+        """The redactor of the active policies (or the one given to the constructor)."""
+        if self._redactor_given is not None:
+            return self._redactor_given
+        compiled = getattr(self, "_compiled", None)
+        return compiled.redactor if compiled is not None else None
 
     @property
     def policies(self) -> CompiledPolicySet:
@@ -313,8 +320,6 @@ class Engine:
         return Explanation(decision, trace, compiled)
 
     def _secrets_summary(self, action: Action) -> dict[str, Any]:
-        if self._redactor is None:
-            raise RuntimeError("a rule uses secrets.* but no secret scanner is installed")
         return self._redactor.summarise(action.to_dict())
 
     def _match(self, compiled: CompiledPolicySet, s: Subject, ctx: EvalContext) -> list[CompiledRule]:
@@ -345,7 +350,7 @@ class Engine:
         ctx = EvalContext(now, action, self._secrets_summary)
         if self._state_view is not None:
             ctx.state = self._state_view(ctx)
-        subjects = self._analyzer.analyze(action)
+        subjects = ctx.subjects = self._analyzer.analyze(action)
         default = compiled.default_effect
         if len(subjects) == 1:
             s = subjects[0]
@@ -449,8 +454,8 @@ class Engine:
         )
         if final == Effect.REQUIRE_APPROVAL:
             _approval(decision, [r for r, _ in winners])
-        if redact and self._redactor is not None:
-            redacted, redactions = self._redactor.redact_action(action.to_dict())
+        if redact and compiled.redactor is not None:
+            redacted, redactions = compiled.redactor.redact_action(action.to_dict())
             decision.redactions = redactions
             decision.redacted_action = redacted
         return decision

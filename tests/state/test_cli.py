@@ -15,7 +15,11 @@ from bastion.state.config import cli_state, persistent_state
 
 from .conftest import act
 
-POLICY = "policy: p\ndefaults: allow\nrules:\n  - {id: kill, match: {capability: shell.exec, target: 'curl * | sh'}, effect: terminate, reason: No piping into a shell}\n"
+POLICY = (
+    "policy: p\ndefaults: allow\nescalation: {window: 10m, denials: {alert: 3, terminate: 5}}\nrules:\n"
+    "  - {id: kill, match: {capability: shell.exec, target: 'curl * | sh'}, effect: terminate, reason: No piping into a shell}\n"
+    "  - {id: compute, match: {capability: llm.call}, budget: {cost_usd: 100}, effect: log_only}\n"
+)
 
 
 def run(*args, env=None):

@@ -34,7 +34,17 @@ def test_denials_outside_the_window_do_not_count(make_engine, clock):
         d = e.decide(act("filesystem.delete", f"f{i}"))
         assert d.decision is Effect.DENY, i
         clock.advance(151)  # at most 4 denials in any 10 minutes (0, 151, 302, 453; 604 drops 0)
-    assert d.extra["state"]["escalation"][0]["count"] == 4
+    note = d.extra["state"]["escalation"][0]
+    assert note["count"] == 4 and note["reached"] == ["alert"]
+    assert e.state.backend.count_events("esc:denials:s-1", clock() - 151, [600.0]) == [4]
+    exp = e.explain(act("filesystem.delete", "x"))  # explain shows the count this one would make
+    assert exp.decision.extra["state"]["escalation"][0]["count"] == 4
+
+
+def test_a_denial_below_every_threshold_reports_nothing(make_engine):
+    e = make_engine(POLICY)
+    d = e.decide(act("filesystem.delete", "x"))
+    assert d.decision is Effect.DENY and "state" not in d.extra
 
 
 def test_alerts_escalate_too(make_engine):
@@ -61,7 +71,7 @@ def test_reopen_starts_the_counts_afresh(make_engine, clock):
     e.state.reopen_session("s-1", now=clock())
     assert e.decide(act("filesystem.delete", "x")).decision is Effect.DENY
     d = e.decide(act("filesystem.delete", "x"))
-    assert d.decision is Effect.DENY and d.extra["state"]["escalation"][0]["count"] == 2
+    assert d.decision is Effect.DENY and e.state.backend.count_events("esc:denials:s-1", clock(), [600.0]) == [2]
 
 
 def test_builtin_policies_escalate(backend, clock):

@@ -15,7 +15,7 @@ from bastion.model import Action, Subject
 
 
 class EvalContext:
-    __slots__ = ("now", "action", "_secrets", "_secrets_fn", "_cel", "_local", "state")
+    __slots__ = ("now", "action", "_secrets", "_secrets_fn", "_cel", "_local", "state", "subjects")
 
     def __init__(
         self,
@@ -32,6 +32,8 @@ class EvalContext:
         self._local: dict[str, datetime] | None = None
         #: session state view for stateful rules (None when the engine has no state)
         self.state = state
+        #: the subjects analysis made of the action, once known (the state stage records them)
+        self.subjects: tuple[Subject, ...] | None = None
 
     def secrets(self) -> dict[str, Any]:
         """{'kinds': [...], 'count': n} for the whole action, computed once."""

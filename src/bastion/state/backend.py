@@ -9,11 +9,14 @@ processes) that share it. The same test suite runs against every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from typing import Any, ContextManager, Iterable, Sequence
 
 from bastion.errors import BastionError
 from bastion.state.records import Grant, Mark, SessionRecord, WindowCheck, WindowResult
+
+
+_NO_BATCH = nullcontext()
 
 
 class StateError(BastionError):
@@ -107,10 +110,9 @@ class StateBackend(ABC):
 
     # ------------------------------------------------------------------ lifecycle
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> ContextManager[Any]:
         """Group the operations inside into one transaction where the backend has them."""
-        yield
+        return _NO_BATCH
 
     def close(self) -> None:
         pass

@@ -134,7 +134,7 @@ def compile_did(spec: Any, where: tuple[Any, ...] = ()) -> Condition:
 
     def check(s: Subject, c: EvalContext) -> bool:
         st = c.state
-        return st is not None and st.did(query)
+        return st is not None and st.did(query, c)
 
     return Condition("session.did", check, stateful=query)
 
@@ -170,7 +170,7 @@ def compile_budget(budget: Budget) -> tuple[CompiledBudget, Check]:
 
     def check(s: Subject, c: EvalContext) -> bool:
         st = c.state
-        return st is not None and st.over_budget(spec)
+        return st is not None and st.over_budget(spec, c)
 
     return spec, check
 
@@ -187,6 +187,16 @@ _NAMED_KEYS: dict[str, str] = {
 }
 
 
+_DIRECT: dict[str, Callable[[Any], Any]] = {
+    "agent": lambda a: a.agent.id,
+    "session": lambda a: a.session.id,
+    "team": lambda a: a.agent.team,
+    "owner": lambda a: a.agent.owner,
+    "role": lambda a: a.agent.role,
+    "capability": lambda a: a.capability,
+}
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledRateLimit:
     max: int
@@ -194,15 +204,25 @@ class CompiledRateLimit:
     on_exceed: Effect
     key_names: tuple[str, ...]
     getters: tuple[Callable[[Subject, EvalContext], Any], ...]
+    #: key -> read straight from the action (agent, session, ...), or None for a field
+    direct: tuple[Callable[[Any], Any] | None, ...] = ()
 
     def key_values(self, action: Any) -> list[str]:
-        s = Subject(action)
-        c = EvalContext(0.0, action)
         out = []
-        for g in self.getters:
-            v = g(s, c)
-            out.append(json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) else v)
+        s = c = None
+        for g, d in zip(self.getters, self.direct):
+            if d is not None:
+                v = d(action)
+            else:
+                if s is None:
+                    s, c = Subject(action), EvalContext(0.0, action)
+                v = g(s, c)
+            out.append(v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str))
         return out
+
+    def is_field(self, i: int) -> bool:
+        """Whether key i is a field of the action (whose value may need redacting in messages)."""
+        return self.direct[i] is None
 
     def describe(self) -> str:
         return f"{self.max} per {_human(self.per)}"
@@ -222,7 +242,7 @@ def compile_rate_limit(rl: RateLimit) -> CompiledRateLimit:
                 ("key", i),
             )
         getters.append(compile_getter(field_name))
-    return CompiledRateLimit(rl.max, rl.per, rl.on_exceed, tuple(rl.key), tuple(getters))
+    return CompiledRateLimit(rl.max, rl.per, rl.on_exceed, tuple(rl.key), tuple(getters), tuple(_DIRECT.get(n) for n in rl.key))
 
 
 # --------------------------------------------------------------------------- the compiled-rule attribute

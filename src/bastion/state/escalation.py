@@ -7,7 +7,8 @@ Policy-level:
       denials: {alert: 3, terminate: 5}     # the 3rd denial within 10m raises an alert, the 5th terminates
       alerts: {require_approval: 20}         # optional
 
-Every decision of deny or terminate is a denial, every decision of alert an alert
+Counting starts once some policy declares escalation. Every decision of deny or
+terminate is a denial, every decision of alert an alert
 (as the rules, sub-agent and plan checks made it; a rate limit's own deny is not
 counted, so throttling alone never terminates a session). Thresholds are checked each
 time one is counted: when the count in the window, this one included, reaches a
@@ -54,14 +55,14 @@ def apply(stage: "StateStage", decision: Decision, action: Action, now: float, s
     else:  # explain: what this decision would make of the counts
         counts = [n + 1 for n in stage.backend.count_events(key, now, windows)] if windows else []
     out = []
-    for (pid, esc), n in zip(settings.escalations, counts):
-        thresholds = getattr(esc, kind)
-        note: dict[str, Any] = {"policy": pid, "kind": kind, "count": n, "window": human_duration(esc.window), "thresholds": dict(thresholds)}
+    for (pid, esc), levels, n in zip(settings.escalations, settings.thresholds, counts):
+        window = human_duration(esc.window)
+        note: dict[str, Any] = {"policy": pid, "kind": kind, "count": n, "window": window, "thresholds": getattr(esc, kind)}
         reached = []
-        for label, threshold in sorted(thresholds.items(), key=lambda kv: Effect.parse(kv[0])):
+        for effect, threshold in levels[kind]:
             if n < threshold:
                 continue
-            effect = Effect.parse(label)
+            label = effect.label
             reached.append(label)
             if effect == Effect.ALERT:
                 add_alert(decision, f"escalation:{pid}:{kind}")
@@ -70,10 +71,11 @@ def apply(stage: "StateStage", decision: Decision, action: Action, now: float, s
                 decision,
                 action,
                 effect,
-                f"{n} {kind} within {human_duration(esc.window)} in session {sid} (escalation of {pid}: {label} at {threshold}); last: {decision.reason}",
+                f"{n} {kind} within {window} in session {sid} (escalation of {pid}: {label} at {threshold}); last: {decision.reason}",
             )
         if reached:
             note["reached"] = reached
-        out.append(note)
+        if reached or not commit:  # a decision reports escalation when it applies; explain always shows the counts
+            out.append(note)
     if out:
         notes["escalation"] = out

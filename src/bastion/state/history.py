@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bastion.compile.context import EvalContext
 from bastion.model import Action, Decision
@@ -10,9 +10,6 @@ from bastion.state.conditions import human_duration
 from bastion.state.decisions import iso, redacted
 from bastion.state.settings import StateSettings
 from bastion.state.view import StateView
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bastion.state.stage import StateStage
 
 
 def describe_subject(engine: Any, s: Any) -> str:
@@ -25,12 +22,20 @@ def describe_subject(engine: Any, s: Any) -> str:
 def matching_trackers(engine: Any, settings: StateSettings, action: Action, ctx: EvalContext) -> dict[str, str]:
     """tracker id -> what the action (or an action derived from it) did, for every tracker it matches."""
     found: dict[str, str] = {}
-    subjects = engine.analyzer.analyze(action)
-    for t in settings.trackers:
-        for s in subjects:
-            if t.matches(s, ctx):
-                found[t.id] = describe_subject(engine, s)
-                break
+    index = settings.tracker_index
+    if index is None:
+        return found
+    subjects = ctx.subjects if ctx.subjects is not None else engine.analyzer.analyze(action)
+    for s in subjects:
+        for r in index.candidates(s):
+            tid = r.metadata["tracker"]
+            if tid in found:
+                continue
+            for check in r.checks:
+                if not check(s, ctx):
+                    break
+            else:
+                found[tid] = describe_subject(engine, s)
     return found
 
 
@@ -81,9 +86,3 @@ def _fmt(meter: str, value: float) -> str:
     from bastion.state.conditions import format_limit
 
     return format_limit(meter, round(value, 6))
-
-
-def record(stage: "StateStage", engine: Any, settings: StateSettings, action: Action, sid: str, ctx: EvalContext, now: float) -> None:
-    found = matching_trackers(engine, settings, action, ctx)
-    if found:
-        stage.backend.add_marks(sid, found, now)

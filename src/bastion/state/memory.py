@@ -137,6 +137,10 @@ class MemoryState(StateBackend):
                     entry = self._windows.get(c.key)
                     if entry is None:
                         self._windows[c.key] = (c.window, [now])
+                    elif not entry[1] or entry[1][-1] <= now:
+                        entry[1].append(now)
+                        if entry[0] != c.window:
+                            self._windows[c.key] = (max(entry[0], c.window), entry[1])
                     else:
                         bisect.insort(entry[1], now)
                         if entry[0] != c.window:
@@ -146,12 +150,26 @@ class MemoryState(StateBackend):
 
     def add_event(self, key: str, now: float, windows: Sequence[float], retention: float) -> list[int]:
         with self._lock:
-            hits = self._live(key, retention, now)
-            if key not in self._windows:
+            entry = self._windows.get(key)
+            if entry is None:
+                hits = [now]
                 self._windows[key] = (retention, hits)
-            bisect.insort(self._windows[key][1], now)
-            self._wrote(now)
-            return self._counts(self._windows[key][1], now, windows)
+            else:
+                hits = entry[1]
+                cut = bisect.bisect_right(hits, now - retention)
+                if cut:
+                    del hits[:cut]
+                if not hits or hits[-1] <= now:
+                    hits.append(now)  # time moves forward: the usual case
+                else:
+                    bisect.insort(hits, now)
+            self._writes += 1
+            if self._writes % _SWEEP_EVERY == 0:
+                self._sweep(now)
+            if hits[-1] <= now:
+                n = len(hits)
+                return [n - bisect.bisect_right(hits, now - w) for w in windows]
+            return self._counts(hits, now, windows)
 
     def count_events(self, key: str, now: float, windows: Sequence[float]) -> list[int]:
         with self._lock:
@@ -171,8 +189,11 @@ class MemoryState(StateBackend):
     def _wrote(self, now: float) -> None:
         self._writes += 1
         if self._writes % _SWEEP_EVERY == 0:
-            for key in [k for k, (w, hits) in self._windows.items() if not hits or hits[-1] <= now - w]:
-                del self._windows[key]
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (w, hits) in self._windows.items() if not hits or hits[-1] <= now - w]:
+            del self._windows[key]
 
     # ------------------------------------------------------------------ usage
 
@@ -193,17 +214,20 @@ class MemoryState(StateBackend):
         with self._lock:
             per = self._marks.setdefault(sid, {})
             for tracker, detail in marks.items():
-                items = per.setdefault(tracker, [])
-                items.insert(0, Mark(at, detail))
-                items.sort(key=lambda m: -m.ts)
-                del items[MARKS_KEPT:]
+                old = per.get(tracker, ())
+                mark = Mark(at, detail)
+                # a new list each time: readers may hold the old one without a lock
+                if not old or old[0].ts <= at:
+                    per[tracker] = [mark, *old[: MARKS_KEPT - 1]]
+                else:  # a clock set back: keep newest first
+                    per[tracker] = sorted([mark, *old], key=lambda m: -m.ts)[:MARKS_KEPT]
 
     def get_marks(self, sid: str, trackers: Sequence[str] | None) -> dict[str, list[Mark]]:
         per = self._marks.get(sid)
         if not per:
             return {}
-        with self._lock:
-            return {t: list(per[t]) for t in (per if trackers is None else trackers) if t in per}
+        # lists are replaced, never changed in place: no copy, no lock needed
+        return {t: per[t] for t in (list(per) if trackers is None else trackers) if t in per}
 
     # ------------------------------------------------------------------ grants
 

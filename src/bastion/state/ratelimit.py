@@ -15,7 +15,6 @@ decision, replayable), so the window is implemented here on each backend.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from bastion.model import Action, Decision, Effect
@@ -28,9 +27,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from bastion.state.stage import StateStage
 
 
+_KEYS: dict[tuple[str, ...], str] = {}
+_KEYS_MAX = 65536
+
+
 def window_key(policy: str, rule: str, names: tuple[str, ...], values: list[str]) -> str:
-    raw = json.dumps([policy, rule, list(names), values], separators=(",", ":"))
-    return "rl:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    """A fixed-length key per (rule, key values); length prefixes keep it unambiguous."""
+    parts = (policy, rule, *names, *values)
+    key = _KEYS.get(parts)
+    if key is None:
+        raw = "".join(f"{len(x)}:{x}" for x in parts)
+        key = "rl:" + hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        _KEYS[parts] = key
+    return key
 
 
 def apply(stage: "StateStage", engine: Any, decision: Decision, action: Action, now: float, settings: StateSettings, notes: dict[str, Any], *, commit: bool) -> None:
@@ -60,10 +71,12 @@ def apply(stage: "StateStage", engine: Any, decision: Decision, action: Action, 
         if result.admitted:
             for _, _, _, chk in items:
                 sim[chk.key] = sim.get(chk.key, 0) + 1
+    if result.admitted and commit:
+        return  # within every limit: nothing to report (explain shows the counts)
     out = []
     retry_after: float | None = None
     for (key, rl, values, chk), count, retry_at in zip(items, result.counts, result.retry_at):
-        who = ", ".join(f"{n}={redacted(engine, v, 80)}" for n, v in zip(rl.key_names, values))
+        who = ", ".join(f"{n}={redacted(engine, v, 80) if rl.is_field(i) else v}" for i, (n, v) in enumerate(zip(rl.key_names, values)))
         note: dict[str, Any] = {"rule": f"{key[0]}/{key[1]}", "max": rl.max, "per_seconds": rl.per, "key": who}
         if retry_at is not None:
             wait = max(0.0, retry_at - now)

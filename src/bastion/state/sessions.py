@@ -11,26 +11,27 @@ leaving out the session id never escapes the parent's restrictions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bastion.model import Action
 from bastion.state.backend import StateBackend
 from bastion.state.records import Grant, SessionRecord
 
 
-@dataclass(slots=True)
 class SessionInfo:
     """The session of one action, as the state stage sees it during one decision."""
 
-    record: SessionRecord
-    #: the records of its ancestors, root first (None where unknown)
-    ancestors: list[SessionRecord | None] = field(default_factory=list)
-    #: the record that makes this action terminated: the session itself or an ancestor
-    terminated: SessionRecord | None = None
-    #: the grant that linked it to a parent, if any
-    grant: Grant | None = None
-    #: False for a session-less action linked only through its agent's grant
-    stored: bool = True
+    __slots__ = ("record", "ancestors", "terminated", "grant", "stored")
+
+    def __init__(self, record: SessionRecord, ancestors: list[SessionRecord | None] | None = None, terminated: SessionRecord | None = None,
+                 grant: Grant | None = None, stored: bool = True) -> None:
+        self.record = record
+        #: the records of its ancestors, root first (None where unknown)
+        self.ancestors = ancestors if ancestors is not None else _NONE
+        #: the record that makes this action terminated: the session itself or an ancestor
+        self.terminated = terminated
+        #: the grant that linked it to a parent, if any
+        self.grant = grant
+        #: False for a session-less action linked only through its agent's grant
+        self.stored = stored
 
     @property
     def id(self) -> str | None:
@@ -39,6 +40,9 @@ class SessionInfo:
     @property
     def parent(self) -> SessionRecord | None:
         return self.ancestors[-1] if self.ancestors else None
+
+
+_NONE: list = []
 
 
 def agent_dict(action: Action) -> dict:
@@ -72,6 +76,8 @@ def resolve(backend: StateBackend, action: Action, now: float, *, create: bool) 
         info = SessionInfo(record, grant=grant, stored=False)
     else:
         record = backend.get_session(sid)
+        if record is not None and not record.ancestors:  # the common case: a known top-level session
+            return SessionInfo(record, None, record if record.status == "terminated" else None)
         grant = None
         if record is None:
             grant = backend.get_grant(agent_id) if agent_id is not None else None

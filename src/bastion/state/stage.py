@@ -29,22 +29,24 @@ from bastion.state.decisions import iso, redacted
 from bastion.state.records import Mark, SessionRecord
 from bastion.state.sessions import SessionInfo, resolve
 from bastion.state.settings import StateSettings, build_settings
-from bastion.state.usage import action_usage, validate_usage
-from bastion.state.view import _UNRESOLVED, StateView
+from bastion.state.usage import metered_usage, validate_usage
+from bastion.state.view import _UNRESOLVED, StateAccess, StateView
 
 #: nested evaluations (sub-agent chains, spawn probes, plan steps) deeper than this are denied
 MAX_NESTING = 64
+#: capabilities the stage itself checks (structure of spawns and plans)
+_SPECIAL = frozenset({"agent.spawn", "plan.submit"})
 _STASH_LIMIT = 256
 
 
 class _Local(threading.local):
     def __init__(self) -> None:
-        #: id(action) -> (action, session info, the decision `before` returned)
-        self.pending: dict[int, tuple[Action, SessionInfo | None, Decision | None]] = {}
-        #: id(action) -> (action, view) for the evaluation in progress
-        self.views: dict[int, tuple[Action, StateView]] = {}
-        #: id(action) -> (action, info, view, grant): what `record` writes once the decision is final
-        self.commits: dict[int, tuple[Action, SessionInfo | None, StateView | None, Any]] = {}
+        #: (action, session info, the decision `before` returned) between before and after
+        self.pending: tuple[Action, SessionInfo | None, Decision | None] | None = None
+        #: the EvalContext of the evaluation in progress (state_view -> after/preview)
+        self.ctx: EvalContext | None = None
+        #: id(action) -> (action, info, ctx, grant, usage): what `record` writes once the decision is final
+        self.commits: dict[int, tuple[Any, ...]] = {}
         self.depth = 0
         self.mode: str | None = None  # None (a real decision), "step" or "probe"
         self.sim_hits: dict[str, int] | None = None
@@ -57,8 +59,10 @@ class StateStage:
         self._engine = engine
         #: close the backend with the engine (it was opened from a spec for this engine)
         self.owns_backend = owns_backend
+        self._batches = type(backend).batch is not StateBackend.batch
         self._settings: StateSettings | None = None
         self._local = _Local()
+        self._access = StateAccess(self)
 
     def bind(self, engine: Any) -> "StateStage":
         self._engine = engine
@@ -79,64 +83,96 @@ class StateStage:
 
     def before(self, engine: Any, action: Action, now: float) -> Decision | None:
         if action.session.id is None and action.agent.id is None:
+            self._local.pending = None
             return None
-        with self.backend.batch():
+        if self._batches:
+            with self.backend.batch():
+                info = resolve(self.backend, action, now, create=True)
+        else:
             info = resolve(self.backend, action, now, create=True)
         decision = self._terminated(engine, action, now, info) if info is not None and info.terminated is not None else None
-        pending = self._local.pending
-        if len(pending) > _STASH_LIMIT:
-            pending.clear()  # leftovers of evaluations that raised
-        pending[id(action)] = (action, info, decision)
+        self._local.pending = (action, info, decision)
         return decision
 
-    def state_view(self, ctx: EvalContext) -> StateView:
-        action = ctx.action
+    def state_view(self, ctx: EvalContext) -> "StateAccess | None":
+        """ctx.state: a shared accessor; the decision's StateView is made on first use."""
+        if not self.settings().needs_view:
+            return None  # no rule reads state while matching
+        self._local.ctx = ctx
+        return self._access
+
+    def pending_info(self, action: Action) -> Any:
+        p = self._local.pending
+        return p[1] if p is not None and p[0] is action else _UNRESOLVED
+
+    def _take_ctx(self, action: Action) -> tuple[EvalContext | None, StateView | None]:
         loc = self._local
-        p = loc.pending.get(id(action))
-        view = StateView(self, action, ctx.now, ctx, p[1] if p is not None and p[0] is action else _UNRESOLVED)
-        if len(loc.views) > _STASH_LIMIT:
-            loc.views.clear()
-        loc.views[id(action)] = (action, view)
-        return view
+        ctx = loc.ctx
+        if ctx is None:
+            return None, None
+        loc.ctx = None
+        if ctx.action is not action:
+            return None, None
+        view = ctx.state if type(ctx.state) is StateView else None
+        return ctx, view
 
     def after(self, engine: Any, decision: Decision, action: Action, now: float) -> Decision:
         loc = self._local
-        p = loc.pending.pop(id(action), None)
-        v = loc.views.pop(id(action), None)
+        p = loc.pending
+        loc.pending = None
         if p is not None and p[0] is not action:
             p = None
-        view = v[1] if v is not None and v[0] is action else None
         if p is not None and p[2] is not None and decision is p[2]:
             return decision  # our own "session terminated": nothing else applies
+        ctx, view = self._take_ctx(action)
+        settings = self.settings(engine)
+        if not settings.is_active and action.capability not in _SPECIAL and (p is None or p[1] is None or p[1].record.parent_id is None):
+            # nothing stateful applies beyond termination: the fast path of stateless policies
+            if decision.decision == Effect.TERMINATE and p is not None and p[1] is not None:
+                self._stash(action, (action, p[1], None, None, None))
+            return decision
+        if p is not None:
+            info = p[1]
+        elif view is not None:
+            info = view.info
+        elif action.session.id is None and action.agent.id is None:
+            info = None
+        else:
+            info = resolve(self.backend, action, now, create=True)
+        if not self._batches:
+            return self._apply(engine, decision, action, now, info, ctx, view, commit=True)
         with self.backend.batch():  # one transaction for all of it where the backend has them
-            if p is not None:
-                info = p[1]
-            elif view is not None:
-                info = view.info
-            else:
-                info = resolve(self.backend, action, now, create=True)
-            return self._apply(engine, decision, action, now, info, view, commit=True)
+            return self._apply(engine, decision, action, now, info, ctx, view, commit=True)
+
+    def _stash(self, action: Action, item: tuple[Any, ...]) -> None:
+        commits = self._local.commits
+        if len(commits) > _STASH_LIMIT:
+            commits.clear()  # leftovers of evaluations that raised
+        commits[id(action)] = item
 
     def record(self, engine: Any, decision: Decision, action: Action, now: float) -> None:
         """After every stage: write what the final decision implies (termination; for an
         action that goes ahead, usage, sequence marks and spawn grants)."""
-        c = self._local.commits.pop(id(action), None)
+        commits = self._local.commits
+        if not commits:
+            return
+        c = commits.pop(id(action), None)
         if c is None or c[0] is not action:
             return
-        _, info, view, grant = c
+        if not self._batches:
+            self._commit(engine, decision, now, c)
+            return
         with self.backend.batch():
-            self._commit(engine, decision, action, now, info, view, self.settings(engine), grant)
+            self._commit(engine, decision, now, c)
 
     def preview(self, engine: Any, decision: Decision, action: Action, now: float) -> Decision:
-        loc = self._local
-        v = loc.views.pop(id(action), None)
-        view = v[1] if v is not None and v[0] is action else None
+        ctx, view = self._take_ctx(action)
         info = view.info if view is not None else self.peek(action, now)
         if info is not None and info.terminated is not None:
             out = self._terminated(engine, action, now, info)
             out.extra["state"]["rules_would_say"] = {"decision": decision.decision.label, "reason": decision.reason}
             return out
-        return self._apply(engine, decision, action, now, info, view, commit=False)
+        return self._apply(engine, decision, action, now, info, ctx, view, commit=False)
 
     def peek(self, action: Action, now: float) -> SessionInfo | None:
         if action.session.id is None and action.agent.id is None:
@@ -161,32 +197,34 @@ class StateStage:
             extra={"state": state},
         )
 
-    def _apply(self, engine: Any, decision: Decision, action: Action, now: float, info: SessionInfo | None, view: StateView | None, *, commit: bool) -> Decision:
+    def _apply(self, engine: Any, decision: Decision, action: Action, now: float, info: SessionInfo | None, ctx: EvalContext | None,
+               view: StateView | None, *, commit: bool) -> Decision:
         loc = self._local
         settings = self.settings(engine)
-        nested = loc.depth > 0
         notes: dict[str, Any] = {}
         sid = info.id if info is not None else None
         if info is not None and info.record.parent_id is not None:
             subagents.inherit(self, engine, decision, action, now, info, notes)
         grant = None
-        if loc.mode != "probe":
-            if action.capability == "agent.spawn":
+        cap = action.capability
+        if cap in _SPECIAL and loc.mode != "probe":
+            if cap == "agent.spawn":
                 grant = subagents.check_spawn(self, engine, decision, action, now, info, settings, notes)
-            elif action.capability == "plan.submit":
+            else:
                 plans.check_plan(self, engine, decision, action, now, settings)
         if view is not None and (view.evidence or view.budget_hits):
             history.explain(decision, view, settings, notes)
         counted = decision.decision
-        if settings.rules and ratelimit.counts_toward_limits(decision.decision):
-            ratelimit.apply(self, engine, decision, action, now, settings, notes, commit=commit)
-        if sid is not None and not nested:
+        limited = settings.rate_limited
+        if limited and counted < Effect.DENY:
+            for m in decision.rules:
+                if (m.policy, m.rule) in limited:
+                    ratelimit.apply(self, engine, decision, action, now, settings, notes, commit=commit)
+                    break
+        if (counted >= Effect.DENY or counted == Effect.ALERT) and sid is not None and settings.escalations and not loc.depth:
             escalation.apply(self, decision, action, now, sid, counted, settings, notes, commit=commit)
         if commit:
-            commits = loc.commits
-            if len(commits) > _STASH_LIMIT:
-                commits.clear()
-            commits[id(action)] = (action, info, view, grant)
+            self._prepare_commit(engine, decision, action, info, sid, ctx, grant, settings)
         if notes:
             state: dict[str, Any] = {}
             if sid is not None:
@@ -199,26 +237,44 @@ class StateStage:
             decision.extra["state"] = state
         return decision
 
-    def _commit(self, engine: Any, decision: Decision, action: Action, now: float, info: SessionInfo | None, view: StateView | None,
-                settings: StateSettings, grant: Any) -> None:
+    def _prepare_commit(self, engine: Any, decision: Decision, action: Action, info: SessionInfo | None, sid: str | None, ctx: EvalContext | None,
+                        grant: Any, settings: StateSettings) -> None:
+        """Work out now what `record` will write if the final decision lets the action go
+        ahead (or terminates); stash it only when there is something to write."""
+        final = decision.decision
+        usage = metered_usage(action, settings.meters) if settings.meter else None
+        marks = None
+        if settings.trackers and sid is not None and final <= Effect.REQUIRE_APPROVAL:
+            if ctx is None:
+                ctx = EvalContext(decision.timestamp, action, getattr(engine, "_secrets_summary", None))
+            marks = history.matching_trackers(engine, settings, action, ctx) or None
+        if grant is not None or usage or marks or final == Effect.TERMINATE:
+            self._stash(action, (action, info, marks, grant, usage))
+
+    def _commit(self, engine: Any, decision: Decision, now: float, c: tuple[Any, ...]) -> None:
+        action, info, marks, grant, usage = c
+        settings = self.settings(engine)
         sid = info.id if info is not None else None
         if decision.decision == Effect.TERMINATE and sid is not None:
             by = {"decision_id": decision.decision_id, "rules": [f"{r.policy}/{r.rule}" for r in decision.rules], "policies": list(decision.policy_ids)}
             self.backend.terminate(sid, redacted(engine, decision.reason, 2000), now, by, template=info.record if info else None)
             return
         if decision.decision > Effect.REDACT:
-            return
-        scopes = []
-        if info is not None:
-            if sid is not None:
-                scopes.append("session:" + sid)
-            scopes.extend("session:" + a for a in info.record.ancestors)
-        scopes.append(scope_key("agent", action))
-        scopes.append(scope_key("team", action))
-        self.backend.add_usage(scopes, action_usage(action))
-        if settings.trackers and sid is not None:
-            ctx = view.ctx if view is not None else EvalContext(now, action, getattr(engine, "_secrets_summary", None))
-            history.record(self, engine, settings, action, sid, ctx, now)
+            return  # the action does not go ahead (now, or not yet: an approval may let it through later)
+        if usage:
+            scopes = []
+            if info is not None and "session" in settings.scopes:
+                if sid is not None:
+                    scopes.append("session:" + sid)
+                scopes.extend("session:" + a for a in info.record.ancestors)
+            if "agent" in settings.scopes:
+                scopes.append(scope_key("agent", action))
+            if "team" in settings.scopes:
+                scopes.append(scope_key("team", action))
+            if scopes:
+                self.backend.add_usage(scopes, usage)
+        if marks and sid is not None:
+            self.backend.add_marks(sid, marks, now)
         if grant is not None:
             self.backend.put_grant(grant)
             if grant.child_session is not None and info is not None:

@@ -49,6 +49,15 @@ def action_usage(action: Action) -> dict[str, float]:
     return out
 
 
+def metered_usage(action: Action, meters: frozenset[str]) -> dict[str, float] | None:
+    """The usage of `action` in the meters budgets use; None when it adds nothing to them."""
+    cap = action.capability
+    if "actions" not in meters and not (cap == "llm.call" or (cap == "tool.call" and "tool_calls" in meters)):
+        return None
+    out = {m: v for m, v in action_usage(action).items() if m in meters}
+    return out or None
+
+
 def validate_usage(usage: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for meter, value in usage.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bastion.model import Action
-from bastion.state.conditions import SCOPES, CompiledBudget, DidQuery, scope_key
+from bastion.state.conditions import CompiledBudget, DidQuery, scope_key
 from bastion.state.records import Mark
 from bastion.state.usage import action_usage
 
@@ -20,6 +20,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from bastion.state.stage import StateStage
 
 _UNRESOLVED: Any = object()
+
+
+class StateAccess:
+    """`ctx.state` until a stateful condition is evaluated; then it puts the decision's own
+    StateView in its place. Shared by all decisions: a decision that no stateful rule
+    gets to costs no allocation."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self, stage: "StateStage") -> None:
+        self.stage = stage
+
+    def view(self, c: Any) -> "StateView":
+        v = StateView(self.stage, c.action, c.now, c, self.stage.pending_info(c.action))
+        c.state = v
+        return v
+
+    def did(self, q: DidQuery, c: Any) -> bool:
+        return self.view(c).did(q, c)
+
+    def over_budget(self, budget: CompiledBudget, c: Any) -> bool:
+        return self.view(c).over_budget(budget, c)
 
 
 class StateView:
@@ -38,6 +60,9 @@ class StateView:
         #: (budget, meter, used, limit) for every budget found crossed
         self.budget_hits: list[tuple[CompiledBudget, str, float, float]] = []
 
+    def view(self, c: Any) -> "StateView":
+        return self
+
     @property
     def info(self) -> "SessionInfo | None":
         if self._info is _UNRESOLVED:
@@ -46,7 +71,7 @@ class StateView:
 
     # ------------------------------------------------------------------ session.did
 
-    def did(self, q: DidQuery) -> bool:
+    def did(self, q: DidQuery, c: Any = None) -> bool:
         sid = self.action.session.id
         if sid is None:
             return False
@@ -78,10 +103,13 @@ class StateView:
 
     def usage(self, scope: str) -> dict[str, float]:
         if self._usage is None:
-            self._usage = self.stage.backend.get_usage([scope_key(k, self.action) for k in SCOPES])
-        return self._usage.get(scope) or {}
+            self._usage = {}
+        got = self._usage.get(scope)
+        if got is None:
+            got = self._usage[scope] = self.stage.backend.get_usage([scope])[scope]
+        return got
 
-    def over_budget(self, budget: CompiledBudget) -> bool:
+    def over_budget(self, budget: CompiledBudget, c: Any = None) -> bool:
         own = action_usage(self.action)
         used = None
         for meter, limit in budget.limits.items():
