@@ -149,7 +149,7 @@ def _jq(inv: Invocation, em: Emitter) -> None:
             filter_given = True
             i += 2
             continue
-        if t in ("--indent", "--tab", "-L", "--args", "--jsonargs") and t in ("--indent", "-L"):
+        if t in ("--indent", "-L"):  # options with a value
             i += 2
             continue
         if t.startswith("-") and t != "-":
@@ -163,7 +163,7 @@ def _jq(inv: Invocation, em: Emitter) -> None:
         operands.pop(0)
     access = "filesystem.write" if em.spawn.get("in_place") else "filesystem.read"
     for w in operands:
-        em.path(access, w) if access == "filesystem.write" else em.path("filesystem.read", w)
+        em.path(access, w)
     set_verb(em, "read", "read", [])
 
 

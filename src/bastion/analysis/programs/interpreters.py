@@ -97,12 +97,15 @@ def _python(em: Emitter, code: str) -> None:
         if last in ("unlink", "rmdir") and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
             inner = node.func.value
             path = _py_path_arg(inner) if _dotted(inner.func).endswith("Path") else None
-            em.path("filesystem.delete", path, language="python") if path else em.emit("filesystem.delete", None, {"dynamic": True, "language": "python"})
+            if path:
+                em.path("filesystem.delete", path, language="python")
+            else:
+                em.emit("filesystem.delete", None, {"dynamic": True, "language": "python"})
             continue
         if last in ("read_text", "read_bytes", "write_text", "write_bytes") and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
             path = _py_path_arg(node.func.value)
-            cap = "filesystem.read" if last.startswith("read") else "filesystem.write"
-            em.path(cap, path, language="python") if path else None
+            if path:
+                em.path("filesystem.read" if last.startswith("read") else "filesystem.write", path, language="python")
             continue
         if name in ("open", "io.open", "builtins.open"):
             path = _py_path_arg(node)
@@ -143,11 +146,8 @@ def _python(em: Emitter, code: str) -> None:
                         em.spawn["destructive"] = True
                 else:
                     em.opaque("python runs a computed command")
-            elif text is not None:
-                if shell:
-                    em.shell(text, via="python subprocess")
-                else:
-                    em.shell(text, via="python subprocess")
+            elif text is not None:  # a string runs through a shell (shell=True) or is split by the OS
+                em.shell(text, via="python subprocess" + (" shell=True" if shell else ""))
             else:
                 em.opaque("python runs a computed command")
             continue

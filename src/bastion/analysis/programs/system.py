@@ -126,7 +126,8 @@ def _tmutil(inv: Invocation, em: Emitter) -> None:
         _read(em, action)
 
 
-#: per tool: (words/options that only read, words/options that destroy); anything else changes
+#: per tool: (words/options that only read, words/options that destroy); anything else changes.
+#: An empty string in the second tuple means every use of the tool is destructive.
 _SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "csrutil": (("status", "report", "authenticated-root status"), ("disable", "clear")),
     "spctl": (("--assess", "-a", "--status", "--disable-status", "--list", "-l", "status"), ("--master-disable", "--global-disable", "--disable", "kext-consent disable")),
