@@ -65,6 +65,12 @@ class Explanation:
     policies: CompiledPolicySet
 
     def to_dict(self) -> dict[str, Any]:
+        """The trace as JSON; it quotes the action (targets, facts), so it is redacted."""
+        data = self._raw_dict()
+        redactor = self.policies.redactor
+        return redactor.redact_value(data)[0] if redactor is not None else data
+
+    def _raw_dict(self) -> dict[str, Any]:
         return {
             "decision": self.decision.to_dict(),
             "policies": [
@@ -228,8 +234,9 @@ class Engine:
             else:
                 decision = self._decide(compiled, action, now)
         except Exception as exc:  # fail closed: an internal error is a deny
-            log.exception("internal error while deciding action %s", action.id)
             decision = self._failed(compiled, action, now, exc)
+            # the exception text may quote the action: log only its redacted form
+            log.error("internal error while deciding action %s; denied: %s", action.id, decision.error)
         if self._violation_hooks or self._audit is not None:
             self._after(decision, action)
         return decision
@@ -391,10 +398,10 @@ class Engine:
         default_hit: Subject | None = None
         for s, comb in results:
             for r in comb.counted:
-                rules.append(r.match_for(s))
+                rules.append(r.match_for(s, compiled.redactor))
                 matched.append(r)
             for r, why in comb.overridden:
-                overridden.append(Overridden(r.match_for(s), why))
+                overridden.append(Overridden(r.match_for(s, compiled.redactor), why))
             if comb.effect == final:
                 if comb.default:
                     if default_hit is None:
@@ -408,8 +415,8 @@ class Engine:
                 if r.effective_severity > severity:
                     severity = r.effective_severity
             reason = first.reason or f"{final.label} by rule {first.key}"
-            if subject.origin is not None:
-                reason = f"{reason} [{subject.describe()}, from {subject.origin}]"
+            if subject.origin is not None:  # text taken from the action: never echo a secret
+                reason = compiled.redactor.redact_text(f"{reason} [{subject.describe()}, from {subject.origin}]")[0]
         else:
             severity = DEFAULT_SEVERITY[final]
             where = f" for {default_hit.describe()}" if default_hit is not None and default_hit.origin else ""
@@ -462,11 +469,10 @@ class Engine:
 
     def _failed(self, compiled: CompiledPolicySet, action: Action, now: float, exc: BaseException) -> Decision:
         message = f"{type(exc).__name__}: {exc}"
-        if self._redactor is not None:
-            try:
-                message, _ = self._redactor.redact_text(message)
-            except Exception:  # the error text may hold input; never echo it unredacted
-                message = type(exc).__name__
+        try:
+            message, _ = compiled.redactor.redact_text(message)
+        except Exception:  # the error text may hold input; never echo it unredacted
+            message = type(exc).__name__
         return Decision(
             decision_id=new_id("d"),
             action_id=action.id,
@@ -529,8 +535,6 @@ class Engine:
 
     def redact(self, value: Any) -> Any:
         """Redact secrets from a tool result (or any JSON-like value) before a model sees it."""
-        if self._redactor is None:
-            raise RuntimeError("no secret scanner is installed")
         redacted, _ = self._redactor.redact_value(value)
         return redacted
 

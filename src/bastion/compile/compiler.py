@@ -25,6 +25,7 @@ from bastion.errors import PolicyError, Problem
 from bastion.model import DEFAULT_SEVERITY, Effect, Layer, RuleMatch, Severity, Subject
 from bastion.policy.document import Approvers
 from bastion.policy.loader import LoadedPolicy, RuleSource
+from bastion.policy.yamlpos import position
 
 _CAPABILITY_CACHE_LIMIT = 4096
 
@@ -87,10 +88,15 @@ class CompiledRule:
             overridable=self.overridable,
         )
 
-    def match_for(self, subject: Subject) -> RuleMatch:
-        """The RuleMatch to report when this rule matched `subject`."""
+    def match_for(self, subject: Subject, redactor: Any = None) -> RuleMatch:
+        """The RuleMatch to report when this rule matched `subject`; a derived subject's
+        description comes from the action's text, so it passes through the redactor."""
         if subject.origin is None:
             return self.ref  # type: ignore[return-value]
+        described, origin = subject.describe(), subject.origin
+        if redactor is not None:
+            described = redactor.redact_text(described)[0]
+            origin = redactor.redact_text(origin)[0]
         return RuleMatch(
             policy=self.policy,
             rule=self.rule_id,
@@ -101,8 +107,8 @@ class CompiledRule:
             severity=self.severity,
             reason=self.reason,
             overridable=self.overridable,
-            subject=subject.describe(),
-            origin=subject.origin,
+            subject=described,
+            origin=origin,
         )
 
     @property
@@ -415,3 +421,37 @@ def compile_policies(policies: list[LoadedPolicy], *, disabled: set[tuple[str, s
     if problems:
         raise PolicyError(problems)
     return CompiledPolicySet([lp for _, lp in ordered], rules, infos)
+
+
+def build_redactor(policies: list[LoadedPolicy]) -> Any:
+    """A Redactor for the policies' `secrets:` sections (custom detectors, disabled
+    ones), or the shared default when no policy has one. PolicyError with positions."""
+    from bastion.secrets import DetectorSpec, Redactor, Scanner
+
+    specs = []
+    disabled: set[str] = set()
+    problems: list[Problem] = []
+    for lp in policies:
+        if lp.secrets is None:
+            continue
+        disabled.update(lp.secrets.disable)
+        for i, raw in enumerate(lp.secrets.detectors):
+            try:
+                specs.append(DetectorSpec.from_dict(raw, source=lp.file))
+            except ValueError as exc:
+                line, col = position(lp.positions, ("secrets", "detectors", i))
+                problems.append(Problem(lp.file, line, col, f"secrets.detectors[{i}]", str(exc)))
+    if problems:
+        raise PolicyError(problems)
+    if not specs and not disabled:
+        from bastion.secrets import default_redactor
+
+        return default_redactor()
+    try:
+        scanner = Scanner.build(extra=specs, disabled=disabled)
+    except ValueError as exc:
+        owner = next((lp for lp in policies if lp.secrets is not None), policies[0])
+        line, col = position(owner.positions, ("secrets",))
+        raise PolicyError([Problem(owner.file, line, col, "secrets", str(exc))]) from None
+    return Redactor(scanner=scanner)
+

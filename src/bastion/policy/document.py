@@ -303,26 +303,12 @@ class Rule(BaseModel):
         return self
 
 
-class SecretDetector(BaseModel):
-    """A policy-defined secret detector (see docs/secrets.md)."""
-
-    model_config = _STRICT
-    id: str
-    pattern: str
-    keywords: list[str] = Field(default_factory=list)
-    min_entropy: float | None = None
-    description: str | None = None
-    severity: Severity | None = None
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity(cls, v: Any) -> Severity | None:
-        return None if v is None else Severity.parse(v)
-
-
 class SecretsConfig(BaseModel):
+    """Custom secret detectors and disabled built-in ones. Each detector is validated by
+    `bastion.secrets.DetectorSpec` when the policy compiles (docs/secrets.md)."""
+
     model_config = _STRICT
-    detectors: list[SecretDetector] = Field(default_factory=list)
+    detectors: list[dict[str, Any]] = Field(default_factory=list)
     disable: list[str] = Field(default_factory=list)
 
 

@@ -164,7 +164,7 @@ def _pydantic_problems(exc: ValidationError, file: str, positions: Positions) ->
 
 
 def _fields_for(loc: tuple[Any, ...]) -> list[str]:
-    from bastion.policy.document import Approvers, Examples, SecretDetector
+    from bastion.policy.document import Approvers, Examples
 
     if not loc:
         return list(Policy.model_fields)
@@ -177,8 +177,6 @@ def _fields_for(loc: tuple[Any, ...]) -> list[str]:
         if tail[0] == "examples":
             return list(Examples.model_fields)
     if loc[0] == "secrets":
-        if len(loc) >= 3:
-            return list(SecretDetector.model_fields)
         return list(SecretsConfig.model_fields)
     return []
 
