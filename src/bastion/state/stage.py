@@ -140,9 +140,29 @@ class StateStage:
         else:
             info = resolve(self.backend, action, now, create=True)
         if not self._batches:
-            return self._apply(engine, decision, action, now, info, ctx, view, commit=True)
+            if self._plain(decision, action, info, view, settings):
+                self._prepare_commit(engine, decision, action, info, info.id if info is not None else None, ctx, None, settings)
+                return decision
+            return self._apply(engine, decision, action, now, info, ctx, view, commit=True, settings=settings)
         with self.backend.batch():  # one transaction for all of it where the backend has them
-            return self._apply(engine, decision, action, now, info, ctx, view, commit=True)
+            return self._apply(engine, decision, action, now, info, ctx, view, commit=True, settings=settings)
+
+    @staticmethod
+    def _plain(decision: Decision, action: Action, info: SessionInfo | None, view: StateView | None, settings: StateSettings) -> bool:
+        """No control applies to this decision beyond recording (the common case)."""
+        if info is not None and info.record.parent_id is not None:
+            return False
+        if action.capability in _SPECIAL or (view is not None and (view.evidence or view.budget_hits)):
+            return False
+        eff = decision.decision
+        if eff >= Effect.DENY or eff == Effect.ALERT:
+            return not settings.escalations or info is None or not info.stored
+        limited = settings.rate_limited
+        if limited:
+            for m in decision.rules:
+                if (m.policy, m.rule) in limited:
+                    return False
+        return True
 
     def _stash(self, action: Action, item: tuple[Any, ...]) -> None:
         commits = self._local.commits
@@ -198,9 +218,10 @@ class StateStage:
         )
 
     def _apply(self, engine: Any, decision: Decision, action: Action, now: float, info: SessionInfo | None, ctx: EvalContext | None,
-               view: StateView | None, *, commit: bool) -> Decision:
+               view: StateView | None, *, commit: bool, settings: StateSettings | None = None) -> Decision:
         loc = self._local
-        settings = self.settings(engine)
+        if settings is None:
+            settings = self.settings(engine)
         notes: dict[str, Any] = {}
         sid = info.id if info is not None else None
         if info is not None and info.record.parent_id is not None:
