@@ -34,9 +34,9 @@ class ExampleResult:
 def _example_action(item: Any) -> tuple[Action, float]:
     at = EXAMPLE_EPOCH
     if isinstance(item, dict) and "action" in item and "capability" not in item:
-        extra = set(item) - {"action", "at"}
+        extra = set(item) - {"action", "at", "history", "usage"}
         if extra:
-            raise ActionError(f"unknown example key {sorted(extra)[0]!r} (expected action, at)")
+            raise ActionError(f"unknown example key {sorted(extra)[0]!r} (expected action, at, history, usage)")
         if "at" in item:
             raw = item["at"]
             when = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
@@ -47,8 +47,17 @@ def _example_action(item: Any) -> tuple[Action, float]:
     return Action.from_dict(item), at
 
 
-def rule_matches_action(rule: CompiledRule, action: Action, analyzer: Any, now: float, secrets_fn: Any = None) -> bool:
-    ctx = EvalContext(now, action, secrets_fn)
+def _example_state(item: Any, analyzer: Any, now: float) -> Any:
+    """What the session did before (`history`) and its `usage`, for stateful rules (docs/state.md)."""
+    if not (isinstance(item, dict) and ("history" in item or "usage" in item) and "capability" not in item):
+        return None
+    from bastion.state.examples import example_state
+
+    return example_state(item.get("history"), item.get("usage"), now, analyzer)
+
+
+def rule_matches_action(rule: CompiledRule, action: Action, analyzer: Any, now: float, secrets_fn: Any = None, state: Any = None) -> bool:
+    ctx = EvalContext(now, action, secrets_fn, state)
     return any(rule.matches(s, ctx) for s in analyzer.analyze(action))
 
 
@@ -62,7 +71,7 @@ def run_rule_examples(compiled: CompiledPolicySet, analyzer: Any, secrets_fn: An
             for i, item in enumerate(items):
                 try:
                     action, at = _example_action(item)
-                    got = rule_matches_action(rule, action, analyzer, at, secrets_fn)
+                    got = rule_matches_action(rule, action, analyzer, at, secrets_fn, _example_state(item, analyzer, at))
                 except (ActionError, ValueError) as exc:
                     results.append(ExampleResult(rule, kind, i, False, f"invalid example: {exc}"))
                     continue
