@@ -117,6 +117,19 @@ DISGUISES = [
     # identities and permissions
     "aws iam attach-user-policy --user-name x --policy-arn arn:aws:iam::aws:policy/AdministratorAccess",
     "git prune",
+    # splitting, aliases, traps, placeholders
+    "IFS=,; cmd=rm,-rf,/; $cmd",
+    "alias x='rm -rf /srv'; x",
+    "trap 'rm -rf /srv' EXIT",
+    "echo 'rm -rf /' | xargs -I{} sh -c '{}'",
+    "sh -c '$1' x 'rm -rf /'",
+    # interpreters that hide the call
+    "python3 -c \"__import__('os').system('rm -rf /')\"",
+    "python3 -c 'from os import system as s; s(\"rm -rf /srv\")'",
+    "python3 -c \"getattr(__import__('os'), 'sys'+'tem')('rm -rf /')\"",
+    "node -e \"require('child_process')['exec']('rm -rf /')\"",
+    "ruby -e 'Kernel.send(:system, \"rm -rf /\")'",
+    "perl -e 'unlink glob \"/etc/*\"'",
     # commands hidden in git configuration
     "git -c core.sshCommand='rm -rf ~' fetch",
     "git -c alias.x='!rm -rf /srv' x",
@@ -152,6 +165,10 @@ LOOK_ALIKES = [
     "kubectl get secrets",
     "openssl x509 -noout -text -in cert.pem",
     "aws iam list-users",
+    "alias ll='ls -la'",
+    "trap - EXIT",
+    "python3 -c \"import json; print(json.dumps({'a': 1}))\"",
+    "node -e \"console.log(require('os').cpus().length)\"",
 ]
 
 

@@ -542,14 +542,21 @@ class _Walker:
     # ------------------------------------------------------------------ words
 
     def words(self, node: Any) -> list[Word]:
-        """Argument words; an unquoted expansion whose value has blanks splits into several."""
+        """Argument words; an unquoted expansion is split on $IFS (blanks unless the line sets it)."""
         t = node.type
         if t in ("simple_expansion", "expansion"):
             w = self.word(node)
-            if not w.dynamic:
-                parts = w.text.split()
-                return [Word(p) for p in parts]
-            return [w]
+            if w.dynamic:
+                return [w]
+            if "IFS" in self.env:
+                ifs = self.env["IFS"]
+                if not isinstance(ifs, Word):
+                    return [Word(w.text, dynamic=True)]  # IFS computed at run time: splitting unknown
+                text = w.text
+                for ch in ifs.text:
+                    text = text.replace(ch, " ")
+                return [Word(p) for p in text.split()]
+            return [Word(p) for p in w.text.split()]
         return [self.word(node)]
 
     def lookup(self, name: str, written: str) -> Word:

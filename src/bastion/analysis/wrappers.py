@@ -197,6 +197,11 @@ def _command(words: list[Word]) -> Result:
 def _xargs(words: list[Word]) -> Result:
     parsed = parse_args(words, _XARGS)
     rest = parsed.rest or [Word("echo")]
+    marker = parsed.value("I", "replace")
+    if marker is None and parsed.has("i", "replace"):
+        marker = "{}"
+    if marker:  # `xargs -I{} sh -c '{}'`: words holding the marker are filled in at run time
+        rest = [Word(w.text, True, w.glob) if marker in w.text else w for w in rest]
     return rest, {"stdin_args": True}
 
 

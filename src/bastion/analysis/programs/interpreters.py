@@ -34,16 +34,38 @@ def _const_str(node: ast.AST) -> str | None:
     return None
 
 
-def _dotted(node: ast.AST) -> str:
+def _dotted(node: ast.AST, aliases: dict[str, str] | None = None) -> str:
+    """`os.path.join` for an attribute chain; `__import__('os').system` is `os.system`,
+    `getattr(os, 'system')` is `os.system`; names bound by imports are resolved."""
     parts: list[str] = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
     if isinstance(node, ast.Name):
-        parts.append(node.id)
+        parts.append((aliases or {}).get(node.id, node.id))
     elif isinstance(node, ast.Call):
-        parts.append(_dotted(node.func) + "()")
+        fn = _dotted(node.func, aliases)
+        first = _const_str(node.args[0]) if node.args else None
+        if fn in ("__import__", "importlib.import_module", "builtins.__import__") and first:
+            parts.append(first)
+        elif fn == "getattr" and len(node.args) >= 2 and _const_str(node.args[1]):
+            parts.append(_dotted(node.args[0], aliases) + "." + str(_const_str(node.args[1])))
+        else:
+            parts.append(fn + "()")
     return ".".join(reversed(parts))
+
+
+def _import_aliases(tree: ast.AST) -> dict[str, str]:
+    """`import os as o` -> {o: os}; `from os import system as s` -> {s: os.system}."""
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
 
 
 _PY_DELETE = {"remove": False, "unlink": False, "rmdir": False, "removedirs": True, "rmtree": True}
@@ -70,10 +92,17 @@ def _python(em: Emitter, code: str) -> None:
     from bastion.analysis.derive import process_command
     from bastion.analysis.shell import SimpleCommand
 
+    aliases = _import_aliases(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        name = _dotted(node.func)
+        name = _dotted(node.func, aliases)
+        if "()" in name and (name.startswith(("getattr()", "__import__()", "importlib.import_module()")) or ".__dict__" in name or "globals()" in name or "vars()" in name):
+            em.opaque("python calls a function chosen at run time")
+            continue
+        if name in ("getattr", "__import__", "importlib.import_module") and node.args and (len(node.args) < 2 and name != "getattr" and _const_str(node.args[0]) is None or name == "getattr" and len(node.args) >= 2 and _const_str(node.args[1]) is None):
+            em.opaque("python resolves a name at run time")
+            continue
         last = name.rsplit(".", 1)[-1]
         head = name.split(".", 1)[0]
         if last in ("exec", "eval", "compile", "__import__") and head in ("exec", "eval", "compile", "__import__", "builtins"):
@@ -161,7 +190,7 @@ def _python(em: Emitter, code: str) -> None:
                 upload = any(k.arg in ("data", "json", "files", "content") for k in node.keywords)
                 em.url(url, method=method, upload=upload, language="python")
             continue
-    _destructive_calls(em, [(_dotted(n.func)) for n in ast.walk(tree) if isinstance(n, ast.Call)], strict=True)
+    _destructive_calls(em, [(_dotted(n.func, aliases)) for n in ast.walk(tree) if isinstance(n, ast.Call)], strict=True)
 
 
 # --------------------------------------------------------------------------- js / ruby / perl / php (pattern scans)
@@ -172,14 +201,15 @@ _JS_READ = re.compile(r"\b(?:readFileSync|readFile|createReadStream)\s*\(\s*" + 
 _JS_WRITE = re.compile(r"\b(?:writeFileSync|writeFile|appendFileSync|appendFile|createWriteStream)\s*\(\s*" + _STR)
 _JS_EXEC = re.compile(r"\b(?:execSync|exec|execFileSync|execFile|spawnSync|spawn|\$)\s*\(\s*" + _STR + r"(\s*,\s*\[[^\]]{0,500}\])?")
 _JS_DYNAMIC = re.compile(r"\b(?:eval|Function|execSync|exec|spawnSync|spawn|execFileSync)\s*\(\s*(?!['\"`])")
+_JS_COMPUTED_CALL = re.compile(r"\]\s*\(")  # obj['exec'](...): a member chosen by a string
 _JS_FETCH = re.compile(r"\b(?:fetch|axios(?:\.(?:get|post|put|delete|patch))?|got)\s*\(\s*" + _STR)
 
 _RB_DELETE = re.compile(r"\b(?:FileUtils\.(?:rm_rf|rm_r|rm|rm_f|remove_dir|remove_entry|remove_entry_secure|rmdir|remove)|File\.(?:delete|unlink)|Dir\.(?:delete|rmdir|unlink))\s*\(?\s*" + _STR)
 _RB_READ = re.compile(r"\b(?:File\.(?:read|readlines|open|foreach)|IO\.read)\s*\(?\s*" + _STR)
 _RB_EXEC = re.compile(r"\b(?:system|exec|spawn|IO\.popen|Open3\.\w+)\s*\(?\s*" + _STR + "|%x[({\\[]([^)}\\]]{0,2000})[)}\\]]|`([^`]{0,2000})`")
-_RB_DYNAMIC = re.compile(r"\b(?:eval|instance_eval|class_eval|send|system|exec)\s*\(?\s*(?!['\"`%])[A-Za-z_@$]")
+_RB_DYNAMIC = re.compile(r"\b(?:eval|instance_eval|class_eval|instance_exec|module_eval|send|public_send|__send__|const_get|system|exec)\s*\(?\s*(?!['\"`%])[A-Za-z_@$:]")
 
-_PL_DELETE = re.compile(r"\b(?:unlink|rmdir|rmtree|remove_tree)\s*\(?\s*(?:glob\s*\(\s*)?" + _STR)
+_PL_DELETE = re.compile(r"\b(?:unlink|rmdir|rmtree|remove_tree)\s*\(?\s*(?:glob\s*\(?\s*)?" + _STR)
 _PL_EXEC = re.compile(r"\b(?:system|exec|qx)\s*[({]?\s*" + _STR + "|`([^`]{0,2000})`")
 _PL_READ = re.compile(r"""\bopen\s*\(?\s*[\w$]+\s*,\s*(?:'<'\s*,\s*)?['"]<?\s*([^'"]{1,500})['"]""")
 _PL_DYNAMIC = re.compile(r"\b(?:eval|system|exec)\s*\(?\s*\$")
@@ -260,6 +290,10 @@ def _scan(em: Emitter, code: str, language: str) -> None:
         em.shell(text, via=f"{language} exec")
     if dynamic.search(code):
         em.opaque(f"{language} runs computed code")
+    if language == "node" and _JS_COMPUTED_CALL.search(code) and ("require(" in code or "import(" in code or "process." in code or "global" in code):
+        em.opaque("node calls a member chosen at run time")
+    if language == "node" and "child_process" in code and not execs.search(code):
+        em.opaque("node runs a child process in a way that is not analysed")
     if language == "node":
         for m in _JS_FETCH.finditer(code):
             url = _first_group(m)

@@ -100,6 +100,8 @@ def _shell(inv: Invocation, em: Emitter) -> None:
     if command is not None:
         set_verb(em, "exec", "change", [])
         em.spawn["inline"] = True
+        if command.dynamic and len(command.text.split()) <= 1:
+            em.opaque(f"{name} runs a script computed at run time")  # `sh -c "$1"`, `xargs -I{} sh -c '{}'`
         em.shell(command.text, dynamic=command.dynamic, via=f"{name} -c")
         return
     if script is not None:
@@ -128,6 +130,27 @@ def _eval(inv: Invocation, em: Emitter) -> None:
     set_verb(em, "exec", "change", [])
     if text.strip():
         em.shell(text, dynamic=any(a.dynamic for a in inv.args), via="eval")
+
+
+@register("alias")
+def _alias(inv: Invocation, em: Emitter) -> None:
+    """`alias x='rm -rf /'`: what an alias runs is judged where it is defined."""
+    for w in inv.args:
+        name, eq, value = w.text.partition("=")
+        if eq and value.strip():
+            em.shell(value, dynamic=w.dynamic, via=f"alias {name}")
+    set_verb(em, "alias", "change", [])
+
+
+@register("trap")
+def _trap(inv: Invocation, em: Emitter) -> None:
+    """`trap 'rm -rf /tmp/x' EXIT`: the handler runs later; judge it now."""
+    args = [w for w in inv.args if w.text not in ("--",)]
+    if args and not args[0].text.startswith("-") and args[0].text not in ("", "-"):
+        if args[0].dynamic:
+            em.opaque("trap handler computed at run time")
+        em.shell(args[0].text, dynamic=args[0].dynamic, via="trap")
+    set_verb(em, "trap", "change", [])
 
 
 @register("source", ".")
