@@ -74,11 +74,16 @@ def process_command(
         if r.target is None:
             continue
         if r.writes:
-            em.path("filesystem.write", r.target, redirect=True, append=r.op in (">>", "&>>"))
+            path = em.path("filesystem.write", r.target, redirect=True, append=r.op in (">>", "&>>"))
+            if path is not None and r.fd in (None, 1):
+                _remember_file(ctx, path, _own_output(ctx, em, cmd, inv), r.op in (">>", "&>>"))
         elif r.reads:
             em.path("filesystem.read", r.target, redirect=True)
     if inv is None:
         return None
+    if not inv.dynamic_program and (ctx.aliases or ctx.files):
+        inv = _resolve_local_program(ctx, em, inv)
+        em.inv = inv
     program = inv.program.lower()
     if len(ctx.programs) < MAX_PROGRAMS and program not in ctx.programs:
         ctx.programs.append(program)
@@ -98,6 +103,79 @@ def process_command(
     em.emit("process.spawn", program, facts, {"argv": [inv.written] + [w.text for w in inv.args[: MAX_ARGV_FACT - 1]]})
     _summarise(ctx, facts)
     return facts
+
+
+MAX_REMEMBERED = 64
+
+
+def _own_output(ctx: Context, em: Emitter, cmd: SimpleCommand, inv: Invocation | None) -> str | None:
+    """What a command prints, when it is a literal: echo/printf arguments, cat of a here-document."""
+    if inv is None or inv.dynamic_program:
+        return None
+    name = inv.program.lower()
+    args = list(inv.args)
+    if name == "echo":
+        while args and args[0].text in ("-n", "-e", "-E", "-ne", "-en"):
+            args.pop(0)
+        return None if any(a.dynamic for a in args) else " ".join(a.text for a in args) + "\n"
+    if name == "printf" and args and "%" not in args[0].text and not args[0].dynamic:
+        return args[0].text.replace("\\n", "\n")
+    if name in ("cat", "tee") and not [a for a in args if not a.text.startswith("-")]:
+        return cmd.stdin_text
+    if name == "cat":
+        parts = [em.written_script(a) for a in args if not a.text.startswith("-")]
+        if parts and all(known and text is not None for known, text in parts):
+            return "".join(text for _, text in parts)  # type: ignore[misc]
+    return None
+
+
+def _remember_file(ctx: Context, path: str, content: str | None, append: bool) -> None:
+    if len(ctx.files) >= MAX_REMEMBERED and path not in ctx.files:
+        return
+    if append and path in ctx.files:
+        old = ctx.files[path]
+        ctx.files[path] = None if old is None or content is None else old + content
+    else:
+        ctx.files[path] = content
+
+
+def _resolve_local_program(ctx: Context, em: Emitter, inv: Invocation) -> Invocation:
+    """A program this line wrote (`echo 'rm -rf x' > a.sh; ./a.sh`) or linked (`ln -s /bin/rm x; ./x`)."""
+    from bastion.analysis.paths import normalize
+
+    key = normalize(inv.written, em.cwd)
+    base = key.rsplit("/", 1)[-1]
+    if key in ctx.aliases or ("/" not in inv.written and base in ctx.aliases):
+        target = ctx.aliases.get(key, ctx.aliases.get(base))
+        em.spawn["aliased_from"] = inv.written
+        if target is None:
+            em.opaque("program copied from one computed at run time")
+            return inv
+        return Invocation(target, inv.written, inv.args, inv.wrappers, False, inv.stdin_args, inv.privileged, inv.run_as, inv.remote, inv.env)
+    if "/" in inv.written and key in ctx.files:
+        content = ctx.files[key]
+        em.spawn["runs_written_script"] = True
+        if content is None:
+            em.opaque("runs a file written at run time")
+        else:
+            em.shell(content, via=f"script {inv.written}")
+    return inv
+
+
+def remember_alias(em: Emitter, source: "Word", dest: str) -> None:
+    """`ln -s /bin/rm x`, `cp $(which rm) x`: running `x` later runs the source program."""
+    from bastion.analysis.paths import normalize
+    from bastion.analysis.wrappers import program_name
+
+    if len(em.ctx.aliases) >= MAX_REMEMBERED:
+        return
+    key = normalize(dest, em.cwd)
+    if source.dynamic:
+        em.ctx.aliases[key] = None
+        return
+    name = program_name(source.text)
+    if _handler(name) is not None or source.text.startswith(("/bin/", "/usr/bin/", "/sbin/", "/usr/sbin/", "/usr/local/bin/", "/opt/homebrew/bin/")):
+        em.ctx.aliases[key] = name
 
 
 def spawn_facts(inv: Invocation, em: Emitter) -> dict[str, Any]:

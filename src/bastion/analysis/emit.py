@@ -89,7 +89,7 @@ class Derived:
 class Context:
     """The state of one analysis (one action): what was derived, and why it is opaque."""
 
-    __slots__ = ("cwd", "derived", "reasons", "programs", "seen", "truncated", "max_depth", "summary")
+    __slots__ = ("cwd", "derived", "reasons", "programs", "seen", "truncated", "max_depth", "summary", "files", "aliases")
 
     def __init__(self, cwd: str | None) -> None:
         self.cwd = cwd
@@ -101,6 +101,10 @@ class Context:
         self.max_depth = 0
         #: facts summarised onto the action itself (privileged, remote, destructive, ...)
         self.summary: dict[str, Any] = {}
+        #: files the line writes, by normalised path: their literal content (None: unknown)
+        self.files: dict[str, str | None] = {}
+        #: programs the line copies or links under another name (`ln -s /bin/rm x`): name -> program
+        self.aliases: dict[str, str | None] = {}
 
     def add(self, capability: str, target: str | None, facts: dict[str, Any], args: dict[str, Any], origin: str) -> None:
         key = (capability, target, origin)
@@ -214,6 +218,14 @@ class Emitter:
     def opaque(self, reason: str) -> None:
         self.spawn["opaque"] = True
         self.ctx.opaque(reason)
+
+    def written_script(self, word: "Word | str") -> tuple[bool, str | None]:
+        """(True, content) when `word` names a file this line wrote earlier (content None if unknown)."""
+        raw = word.text if isinstance(word, Word) else word
+        key = normalize(raw, self.cwd)
+        if key in self.ctx.files:
+            return True, self.ctx.files[key]
+        return False, None
 
     # ------------------------------------------------------------------ recursion
 

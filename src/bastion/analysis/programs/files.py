@@ -250,8 +250,14 @@ def _awk(inv: Invocation, em: Emitter) -> None:
 def _tee(inv: Invocation, em: Emitter) -> None:
     parsed = parse_args(inv.args, _spec("", ("output-error",)))
     append = parsed.has("a", "append")
+    from bastion.analysis.derive import _remember_file
+    from bastion.analysis.programs.shells import stdin_script
+
+    text, _, known = stdin_script(em)
     for w in parsed.operands:
-        em.path("filesystem.write", w, append=append)
+        path = em.path("filesystem.write", w, append=append)
+        if path is not None:
+            _remember_file(em.ctx, path, text if known else None, append)
     set_verb(em, "write", "change", [])
 
 
@@ -317,7 +323,14 @@ def _copy_like(inv: Invocation, em: Emitter, move: bool) -> None:
         else:
             em.path("filesystem.read", src, recursive=recursive)
     if dest is not None and not dest_null:
-        em.path("filesystem.write", dest, recursive=recursive or move, overwrite=not no_clobber, force=force, copy_from=[s.text for s in operands][:8])
+        written = em.path("filesystem.write", dest, recursive=recursive or move, overwrite=not no_clobber, force=force, copy_from=[s.text for s in operands][:8])
+        if len(operands) == 1 and written is not None:
+            from bastion.analysis.derive import _remember_file, remember_alias
+
+            remember_alias(em, operands[0], dest.text)  # `cp /bin/rm x; ./x -rf /`
+            known, content = em.written_script(operands[0])
+            if known:
+                _remember_file(em.ctx, written, content, False)
     _flags(em, parsed)
     if move:
         set_verb(em, "move", "destructive" if dest_null else "change", [])
@@ -344,6 +357,10 @@ def _ln(inv: Invocation, em: Emitter) -> None:
     if len(operands) >= 2:
         link = operands.pop()
         em.path("filesystem.write", link, link=True, link_to=[o.text for o in operands][:4], force=parsed.has("f", "force"))
+        if len(operands) == 1:
+            from bastion.analysis.derive import remember_alias
+
+            remember_alias(em, operands[0], link.text)  # `ln -s /bin/rm x; ./x -rf /`
     set_verb(em, "link", "change", [])
 
 

@@ -376,6 +376,12 @@ def _interpreter(inv: Invocation, em: Emitter) -> None:
         if script.dynamic:  # `python <(curl URL)`
             em.opaque(f"{lang} runs a script computed at run time")
         if script.text not in ("-",):
+            known, content = em.written_script(script)
+            if known:  # `cat > x.py <<EOF ... EOF; python x.py`
+                if content is None:
+                    em.opaque(f"{lang} runs a file written at run time")
+                else:
+                    em.code(lang, content, via=f"{name} {script.text}")
             em.path("filesystem.read", script, script=True)
             em.spawn["runs_script"] = True
             classify_command(Invocation(script.text, script.text, tuple(parsed.rest[1:])), em)

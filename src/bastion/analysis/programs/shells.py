@@ -107,6 +107,12 @@ def _shell(inv: Invocation, em: Emitter) -> None:
     if script is not None:
         if script.dynamic:  # `bash <(curl URL)`, `sh $SCRIPT`: the script is computed at run time
             em.opaque(f"{name} runs a script computed at run time")
+        known, content = em.written_script(script)
+        if known:  # `echo 'rm -rf x' > a.sh && bash a.sh`: the line wrote the script itself
+            if content is None:
+                em.opaque(f"{name} runs a file written at run time")
+            else:
+                em.shell(content, via=f"{name} {script.text}")
         em.path("filesystem.read", script, script=True)
         em.spawn["runs_script"] = True
         set_verb(em, "exec", "change", [])
@@ -158,6 +164,12 @@ def _source(inv: Invocation, em: Emitter) -> None:
     if inv.args:
         if inv.args[0].dynamic:  # `source <(curl URL)`
             em.opaque("source of a script computed at run time")
+        known, content = em.written_script(inv.args[0])
+        if known:
+            if content is None:
+                em.opaque("source of a file written at run time")
+            else:
+                em.shell(content, via=f"source {inv.args[0].text}")
         em.path("filesystem.read", inv.args[0], script=True)
     em.spawn["runs_script"] = True
     set_verb(em, "exec", "change", [])
