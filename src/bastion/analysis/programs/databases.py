@@ -68,7 +68,11 @@ def _client(inv: Invocation, em: Emitter, *, dialect: str, spec: OptionSpec, sql
         em.sql(w.text, dialect, client, dynamic=w.dynamic)
     for f in files:
         em.path("filesystem.read", f, sql_file=True)
-        em.emit("database.query", None, {"client": client, "sql_file": f.text, "read_only": False, "statement_kinds": ["unknown"], "dialect": dialect})
+        known, content = em.written_script(f)
+        if known and content is not None:  # `echo 'DROP TABLE t' > q.sql && psql -f q.sql`
+            em.sql(content, dialect, client, sql_file=f.text)
+        else:
+            em.emit("database.query", None, {"client": client, "sql_file": f.text, "read_only": False, "statement_kinds": ["unknown"], "dialect": dialect})
     if positional_sql is not None and len(parsed.operands) > positional_sql:
         text = " ".join(w.text for w in parsed.operands[positional_sql:])
         if text.lstrip().startswith("."):

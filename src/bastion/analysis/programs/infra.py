@@ -286,6 +286,52 @@ register("bw", "pass", "gopass", "sops", "chamber", "berglas", "infisical")(_pla
 
 
 _DOCKER = _spec("HcDl", ("host", "context", "config", "log-level", "tlscacert", "tlscert", "tlskey"))
+_DOCKER_RUN = OptionSpec.make(
+    short_values="vewpuhlcmaN",
+    long_values=["volume", "env", "env-file", "workdir", "publish", "user", "hostname", "label", "cpu-shares", "memory", "attach", "name",
+                 "network", "entrypoint", "mount", "platform", "restart", "pull", "add-host", "cpus", "device", "dns", "gpus", "ipc", "pid",
+                 "label-file", "log-driver", "log-opt", "network-alias", "runtime", "security-opt", "shm-size", "stop-signal", "stop-timeout",
+                 "tmpfs", "ulimit", "userns", "uts", "volumes-from", "cap-add", "cap-drop", "cgroupns", "health-cmd", "ip", "mac-address"],
+    posix=True,
+)  # fmt: skip
+
+
+def _container_run(inv: Invocation, em: Emitter) -> None:
+    """`docker run [opts] IMAGE [CMD...]`: host mounts are writes; CMD runs in the container."""
+    from bastion.analysis.derive import process_command
+    from bastion.analysis.shell import SimpleCommand
+
+    args = list(inv.args)
+    idx = next((i for i, w in enumerate(args) if w.text in ("run", "create")), None)
+    if idx is None:
+        return
+    parsed = parse_args(args[idx + 1 :], _DOCKER_RUN)
+    i = idx + 1
+    while i < len(args):  # every -v/--volume and --mount, not only the last one
+        t = args[i].text
+        value = None
+        if t in ("-v", "--volume") and i + 1 < len(args):
+            value = args[i + 1].text
+        elif t.startswith("--volume="):
+            value = t.split("=", 1)[1]
+        elif t == "--mount" and i + 1 < len(args):
+            src = [kv.split("=", 1)[1] for kv in args[i + 1].text.split(",") if kv.startswith(("source=", "src="))]
+            value = src[0] + ":" if src else None
+        if value and ":" in value and value.split(":", 1)[0].startswith(("/", "~", ".", "$")):
+            em.path("filesystem.write", value.split(":", 1)[0], mount=True)
+        if parsed.rest and args[i] is parsed.rest[0]:
+            break
+        i += 1
+    if parsed.has("privileged"):
+        em.spawn["privileged_container"] = True
+    entry = parsed.value("entrypoint")
+    if len(parsed.rest) > 1 or entry:
+        image = parsed.rest[0].text if parsed.rest else "?"
+        words = ([Word(entry)] if entry else []) + list(parsed.rest[1:])
+        cmd = SimpleCommand(tuple(words), " ".join(w.text for w in words), cwd=em.cmd.cwd)
+        facts = process_command(em.ctx, cmd, depth=em.depth, remote=f"container:{image}", via=em.via + (f"docker run {image}",))
+        if facts and facts.get("destructive"):
+            em.spawn["destructive"] = True
 _DOCKER_LOCAL_READ = frozenset({"ps", "images", "inspect", "logs", "version", "info", "stats", "top", "history", "diff", "events", "port", "search", "ls"})
 
 
@@ -314,14 +360,7 @@ def _docker(inv: Invocation, em: Emitter) -> None:
     elif ops and ops[0] in ("rm", "rmi", "kill", "stop", "prune") or ops[:2] in (["system", "prune"], ["volume", "rm"], ["volume", "prune"], ["image", "prune"], ["container", "prune"], ["network", "prune"], ["builder", "prune"], ["image", "rm"], ["container", "rm"], ["network", "rm"]):
         set_verb(em, ops[1] if ops[0] in ("system", "volume", "image", "container", "network", "builder") else ops[0], "destructive", ops[:2])
     if ops and ops[0] in ("run", "create"):
-        for key in ("volume", "v"):
-            vol = inner.value(key)
-            if vol and ":" in vol:
-                host_path = vol.split(":", 1)[0]
-                if host_path.startswith(("/", "~", ".")):
-                    em.path("filesystem.write", host_path, mount=True)
-        if inner.has("privileged"):
-            em.spawn["privileged_container"] = True
+        _container_run(inv, em)
     if ops and ops[0] in _DOCKER_LOCAL_READ:
         set_verb(em, ops[0], "read", [ops[0]])
     if ops and ops[0] == "push":
