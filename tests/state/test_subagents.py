@@ -127,3 +127,13 @@ def test_the_grant_follows_the_child_agent_into_any_session(make_engine):
     # a spawn that was denied grants nothing
     e.decide(spawn(["shell.exec"], child="helper2"))
     assert e.decide(act("filesystem.write", "x", session="h2", agent="helper2")).decision is Effect.ALLOW
+
+
+def test_grants_are_stored_without_secrets(make_engine, backend):
+    e = make_engine(POLICY)
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    d = e.decide(spawn([{"capability": "network.request", "target": f"https://api.github.com/?access_token={token}"}], child="c-s", child_session="s-cs"))
+    assert d.decision is Effect.ALLOW
+    stored = backend.get_grant("c-s").to_json() + backend.get_session("s-cs").to_json()
+    assert token not in stored and "network.request" in stored
+    assert e.decide(act("network.request", "https://api.github.com/", session="s-cs", agent="c-s")).decision is Effect.ALLOW

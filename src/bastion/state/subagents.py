@@ -125,11 +125,15 @@ def check_spawn(stage: "StateStage", engine: Any, decision: Decision, action: Ac
             elif need == Effect.REQUIRE_APPROVAL:
                 tighten(decision, action, need, f"the child asks for {_describe(p)}, which this agent may only do with approval: {d.reason}")
     child_session = action.args.get("session_id")
+    try:  # stored: no secret may ride along in a requested target or args
+        stored = engine.redact(caps)
+    except Exception:  # no scanner: keep the capability names only
+        stored = [granted_capability(c) for c in caps]
     return Grant(
         agent_id=child,
         parent_session=info.id if info is not None else None,
         depth=depth,
-        capabilities=tuple(caps),
+        capabilities=tuple(stored),
         created_at=now,
         child_session=child_session if isinstance(child_session, str) and child_session else None,
     )
