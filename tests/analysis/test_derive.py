@@ -213,3 +213,9 @@ def test_process_spawn_actions_are_analysed(analyzer):
     subs = list(analyzer.analyze(Action(capability="process.spawn", target="rm", args={"argv": ["rm", "-r", "$HOME", "a b"]})))
     deletes = {s.target: s for s in subs if s.capability == "filesystem.delete"}
     assert set(deletes) == {"~", "a b"} and deletes["~"].facts["shallow"]
+
+
+def test_long_commands_with_the_same_shortened_origin_keep_their_own_facts(analyzer):
+    pad = "A" * 150
+    pushes = derived(analyzer, f"git push origin main {pad}; git push origin main {pad} --force", "git.push")
+    assert sorted(p.facts["force"] for p in pushes) == [False, True]

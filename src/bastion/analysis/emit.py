@@ -96,7 +96,7 @@ class Context:
         self.derived: list[Derived] = []
         self.reasons: list[str] = []
         self.programs: list[str] = []
-        self.seen: set[tuple[Any, ...]] = set()
+        self.seen: dict[tuple[Any, ...], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
         self.truncated = False
         self.max_depth = 0
         #: facts summarised onto the action itself (privileged, remote, destructive, ...)
@@ -107,15 +107,18 @@ class Context:
         self.aliases: dict[str, str | None] = {}
 
     def add(self, capability: str, target: str | None, facts: dict[str, Any], args: dict[str, Any], origin: str) -> None:
+        # identical derived actions (a loop, a function called twice) are kept once; an origin
+        # is shortened for display, so facts are compared too before dropping one
         key = (capability, target, origin)
-        if key in self.seen:
+        same = self.seen.get(key)
+        if same is not None and any(facts == f and args == a for f, a in same):
             return
         if len(self.derived) >= MAX_DERIVED:
             if not self.truncated:
                 self.truncated = True
                 self.opaque("too many derived actions")
             return
-        self.seen.add(key)
+        self.seen.setdefault(key, []).append((facts, args))
         self.derived.append(Derived(capability, target, freeze(args), freeze(facts), origin))
 
     def opaque(self, reason: str) -> None:
