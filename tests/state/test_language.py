@@ -107,3 +107,12 @@ def test_examples_of_stateful_rules_with_history_and_usage():
     assert err.value.problems[0].field == "rules[0].examples.match[1]"
     with pytest.raises(PolicyError, match="unknown meter 'dollars'"):
         load(EXAMPLES.replace("usage: {cost_usd: 4.5}", "usage: {dollars: 4.5}"))
+
+
+def test_did_you_mean_for_the_new_fields():
+    with pytest.raises(PolicyError, match="unknown field 'maxx' \\(did you mean 'max'\\?\\)"):
+        load("policy: p\nrules:\n  - {id: r, match: {capability: x}, rate_limit: {maxx: 1, per: 1m}, effect: allow}\n")
+    with pytest.raises(PolicyError, match="did you mean 'cost_usd'"):
+        load("policy: p\nrules:\n  - {id: r, match: {capability: x}, budget: {cost_usdd: 1}, effect: deny}\n")
+    with pytest.raises(PolicyError, match="did you mean 'max_depth'"):
+        load("policy: p\nsub_agents: {max_dept: 2}\nrules: []\n")

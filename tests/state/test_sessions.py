@@ -110,3 +110,12 @@ def test_a_backend_failure_fails_closed(make_engine, backend, monkeypatch):
     monkeypatch.setattr(backend, "get_session", broken)
     d = e.decide(act("filesystem.read", "a"))
     assert d.decision is Effect.DENY and "state store unavailable" in d.reason and d.error
+
+
+def test_the_data_classifications_a_session_touched(make_engine, backend):
+    e = make_engine(POLICY)
+    e.decide(act("database.query", "SELECT email FROM users", resource={"classification": "pii"}))
+    e.decide(act("filesystem.delete", "x", resource={"classification": "secret"}))  # denied: not touched
+    e.decide(act("filesystem.read", "a"))
+    marks = backend.get_marks("s-1", None)
+    assert set(marks) == {"classification:pii"} and marks["classification:pii"][0].detail == "database.query SELECT email FROM users"

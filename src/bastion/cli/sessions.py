@@ -97,6 +97,7 @@ def list_(status: str | None, limit: int, fmt: str, state_url: str | None, db: s
 def show(session_id: str, fmt: str, state_url: str | None, db: str | None, config_path: str | None) -> None:
     """One session: status, delegation, usage, recent denials and alerts, sequence marks."""
     from bastion.state import escalation
+    from bastion.state.history import CLASSIFICATION
 
     backend = _open(config_path, state_url, db)
     now = time.time()
@@ -117,6 +118,7 @@ def show(session_id: str, fmt: str, state_url: str | None, db: str | None, confi
             recent={k: dict(zip(("10m", "1h"), backend.count_events(escalation.event_key(k, session_id), now, [600.0, 3600.0]))) for k in escalation.KINDS},
             marks={t: [{"at": _iso(m.ts), "did": m.detail} for m in ms[:5]] for t, ms in backend.get_marks(session_id, None).items()},
         )
+        data["classifications"] = {t[len(CLASSIFICATION):]: data["marks"].pop(t) for t in list(data["marks"]) if t.startswith(CLASSIFICATION)}
     finally:
         backend.close()
     data = redact_for_output(data)
@@ -142,6 +144,8 @@ def show(session_id: str, fmt: str, state_url: str | None, db: str | None, confi
     usage = ", ".join(f"{k} {v:g}" for k, v in sorted(data["usage"].items())) or "none"
     out.print(f"  usage      {usage}")
     out.print("  recent     " + "; ".join(f"{k}: {v['10m']} in 10m, {v['1h']} in 1h" for k, v in data["recent"].items()))
+    for name, marks in sorted(data["classifications"].items()):
+        out.print(f"  touched    {name}: last at {marks[0]['at']} ({marks[0]['did']})")
     for tracker, marks in data["marks"].items():
         out.print(f"  did ({tracker})")
         for m in marks:

@@ -164,7 +164,7 @@ def _pydantic_problems(exc: ValidationError, file: str, positions: Positions) ->
 
 
 def _fields_for(loc: tuple[Any, ...]) -> list[str]:
-    from bastion.policy.document import Approvers, Examples
+    from bastion.policy.document import Approvers, Budget, Escalation, Examples, Plans, RateLimit, SubAgents
 
     if not loc:
         return list(Policy.model_fields)
@@ -176,6 +176,10 @@ def _fields_for(loc: tuple[Any, ...]) -> list[str]:
             return list(Approvers.model_fields)
         if tail[0] == "examples":
             return list(Examples.model_fields)
+        if tail[0] in ("rate_limit", "budget"):
+            return list((RateLimit if tail[0] == "rate_limit" else Budget).model_fields)
+    if loc[0] in ("escalation", "sub_agents", "plans"):
+        return list({"escalation": Escalation, "sub_agents": SubAgents, "plans": Plans}[loc[0]].model_fields)
     if loc[0] == "secrets":
         return list(SecretsConfig.model_fields)
     return []

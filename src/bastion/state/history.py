@@ -12,6 +12,15 @@ from bastion.state.settings import StateSettings
 from bastion.state.view import StateView
 
 
+#: marks under this prefix record the data classifications a session touched
+CLASSIFICATION = "classification:"
+
+
+def describe_action(engine: Any, action: Action) -> str:
+    text = f"{action.capability} {action.target}" if action.target is not None else action.capability
+    return redacted(engine, text)
+
+
 def describe_subject(engine: Any, s: Any) -> str:
     text = s.describe()
     if s.origin is not None:

@@ -128,8 +128,8 @@ class StateStage:
         settings = self.settings(engine)
         if not settings.is_active and action.capability not in _SPECIAL and (p is None or p[1] is None or p[1].record.parent_id is None):
             # nothing stateful applies beyond termination: the fast path of stateless policies
-            if decision.decision == Effect.TERMINATE and p is not None and p[1] is not None:
-                self._stash(action, (action, p[1], None, None, None))
+            if p is not None and p[1] is not None and (decision.decision == Effect.TERMINATE or action.resource.classification):
+                self._prepare_commit(engine, decision, action, p[1], p[1].id, ctx, None, settings)
             return decision
         if p is not None:
             info = p[1]
@@ -265,10 +265,15 @@ class StateStage:
         final = decision.decision
         usage = metered_usage(action, settings.meters) if settings.meter else None
         marks = None
-        if settings.trackers and sid is not None and final <= Effect.REQUIRE_APPROVAL:
-            if ctx is None:
-                ctx = EvalContext(decision.timestamp, action, getattr(engine, "_secrets_summary", None))
-            marks = history.matching_trackers(engine, settings, action, ctx) or None
+        if sid is not None and final <= Effect.REQUIRE_APPROVAL:
+            if settings.trackers:
+                if ctx is None:
+                    ctx = EvalContext(decision.timestamp, action, getattr(engine, "_secrets_summary", None))
+                marks = history.matching_trackers(engine, settings, action, ctx) or None
+            classification = action.resource.classification
+            if classification:  # the data classifications a session touched (bastion sessions show)
+                marks = marks or {}
+                marks[history.CLASSIFICATION + classification] = history.describe_action(engine, action)
         if grant is not None or usage or marks or final == Effect.TERMINATE:
             self._stash(action, (action, info, marks, grant, usage))
 
