@@ -334,6 +334,8 @@ class AuditWriter:
                 wait = self._first_at + self._interval - time.monotonic()
                 if wait <= 0:
                     break
+            elif (self._late or self._dropped_unreported) and (self._closing or self._store_error is None):
+                return self._taken_upto, []  # notices about the writer itself go in on their own
             elif self._closing:
                 return None
             else:
