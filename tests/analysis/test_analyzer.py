@@ -120,3 +120,14 @@ def test_concurrent_analyses_agree_with_sequential_ones():
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(run, lines * 3))
     assert got == expected * 3
+
+
+def test_thaw_gives_plain_json_types_for_cel():
+    from bastion.analysis.frozen import thaw
+
+    subs = Analyzer().analyze(Action(capability="shell.exec", target="sudo rm -rf build && git push -f"))
+    for s in subs:
+        plain = thaw(s.facts)
+        assert type(plain) is dict and plain == json.loads(json.dumps(plain))
+        assert all(type(v) is list for v in plain.values() if isinstance(v, (list, tuple)))
+        assert type(thaw(s.args)) is dict

@@ -49,4 +49,17 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """Plain, mutable copies (dict, list) of frozen facts, for consumers that need exact JSON
+    types (cel-expr-python rejects dict/list subclasses and tuples)."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if t in (list, tuple, set, frozenset):
+        return [thaw(v) for v in value]
+    return value
+
+
 EMPTY = FrozenDict()
