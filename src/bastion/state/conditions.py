@@ -66,7 +66,7 @@ class DidQuery:
         if self.at_least > 1:
             parts.append(f"at least {self.at_least} times")
         if self.within is not None:
-            parts.append(f"within {_human(self.within)}")
+            parts.append(f"within {human_duration(self.within)}")
         return ", ".join(parts)
 
 
@@ -162,7 +162,7 @@ class CompiledBudget:
     limits: dict[str, float]
 
     def describe(self) -> str:
-        return ", ".join(f"{m} {_fmt_limit(m, v)}" for m, v in self.limits.items()) + f" per {self.per}"
+        return ", ".join(f"{m} {format_limit(m, v)}" for m, v in self.limits.items()) + f" per {self.per}"
 
 
 def compile_budget(budget: Budget) -> tuple[CompiledBudget, Check]:
@@ -225,7 +225,7 @@ class CompiledRateLimit:
         return self.direct[i] is None
 
     def describe(self) -> str:
-        return f"{self.max} per {_human(self.per)}"
+        return f"{self.max} per {human_duration(self.per)}"
 
 
 def compile_rate_limit(rl: RateLimit) -> CompiledRateLimit:
@@ -260,20 +260,17 @@ class RuleState:
     unless_did: tuple[DidQuery, ...] = field(default_factory=tuple)
 
 
-def _human(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
 
 
-def _fmt_limit(meter: str, value: float) -> str:
+def format_limit(meter: str, value: float) -> str:
     if meter == "cost_usd":
         return f"${value:g}"
     if meter == "time":
-        return _human(value)
+        return human_duration(value)
     return f"{value:g}"
 
-
-human_duration = _human
-format_limit = _fmt_limit

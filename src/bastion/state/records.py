@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 ACTIVE = "active"
 TERMINATED = "terminated"
@@ -125,9 +125,3 @@ def retry_index(count: int, limit: int) -> int | None:
     """In a full window of `count` hits (oldest first), the hit whose expiry admits one more."""
     return count - limit if count >= limit else None
 
-
-def uniq(items: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for x in items:
-        seen.setdefault(x, None)
-    return list(seen)

@@ -11,7 +11,6 @@ and usage as integer millionths, so sums and comparisons are exact.
 
 from __future__ import annotations
 
-import json
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
@@ -299,6 +298,3 @@ class SQLState(StateBackend):
         if self._owns:
             self.store.close()
 
-
-def _json(value: Any) -> str:  # pragma: no cover - kept for symmetry with the Redis backend
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
