@@ -14,6 +14,8 @@ process, on this machine, in one run, so the ratios compare like with like:
                has drained the queue, so the figure is end to end (every record committed)
 * `sync`       AuditWriter(durability="sync"), 8 caller threads; each decide() returns
                only once its record is committed (group commit shares the commits)
+* `decide=pre` the same, with decisions made before the clock starts: the audit path
+               alone (record + build + commit), whatever the engine's speed
 
 each on SQLite (a file under a temp dir, WAL, synchronous=FULL unless --sqlite-synchronous
 normal) and PostgreSQL, each
@@ -206,7 +208,26 @@ def drive(engine: Engine, actions: list[Action], threads: int) -> tuple[float, l
     return elapsed, [x for part in lat for x in part], sum(failed)
 
 
-def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[Action], threads: int, pg_url: str | None) -> dict[str, Any]:
+class PreDecided:
+    """Stands in for the engine in `decide=pre` rows: the decisions were made before the
+    clock started, so the figure is the audit path alone (record + commit)."""
+
+    def __init__(self, actions: list[Action], writer: AuditWriter) -> None:
+        engine = make_engine()
+        self._decisions = {id(a): engine.decide(a) for a in actions}
+        engine.close()
+        self._record = writer.record
+
+    def decide(self, action: Action) -> Any:
+        d = self._decisions[id(action)]
+        self._record(d, action)
+        return d
+
+    def close(self) -> None:
+        pass
+
+
+def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[Action], threads: int, pg_url: str | None, decide: str = "engine") -> dict[str, Any]:
     warm = actions[:1000]
     if mode == "off":
         engine = make_engine()
@@ -221,7 +242,7 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
         if redactor is not None:
             store.redactor = redactor
         writer = AuditWriter(store, mode, queue_size=len(actions) + len(warm) + 10, redactor=redactor)  # type: ignore[arg-type]
-        engine = make_engine(writer)
+        engine: Any = make_engine(writer) if decide == "engine" else PreDecided(actions, writer)
         drive(engine, warm, threads)
         writer.flush()
         gc.collect()
@@ -235,6 +256,7 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
             gc.enable()
         stats = writer.stats
         engine.close()
+        writer.close()
         records = store.count()
         store.close()
     return {"seconds": elapsed, "lat": lat, "failed": failed, "records": records, "batches": stats["batches"]}
@@ -244,21 +266,23 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
     async_actions = workload(args.decisions)
     sync_actions = workload(args.sync_decisions)
     backends = ["sqlite"] + (["postgresql"] if pg_url else [])
-    plan: list[tuple[str, str | None, str, list[Action], int]] = [
-        ("off", None, "-", async_actions, 1),
-        ("off", None, "-", sync_actions, 8),
+    plan: list[tuple[str, str | None, str, list[Action], int, str]] = [
+        ("off", None, "-", async_actions, 1, "engine"),
+        ("off", None, "-", sync_actions, 8, "engine"),
     ]
-    for backend in backends:
-        for red in ("real", "none"):
-            plan.append(("async", backend, red, async_actions, 1))
-            plan.append(("sync", backend, red, sync_actions, 8))
+    for decide in ("engine", "pre"):
+        for backend in backends:
+            for red in ("real", "none"):
+                plan.append(("async", backend, red, async_actions, 1, decide))
+                plan.append(("sync", backend, red, sync_actions, 8, decide))
     rows = []
-    for mode, backend, red, actions, threads in plan:
-        runs = [scenario(mode, backend, red, actions, threads, pg_url) for _ in range(args.repeat)]
+    for mode, backend, red, actions, threads, decide in plan:
+        runs = [scenario(mode, backend, red, actions, threads, pg_url, decide) for _ in range(args.repeat)]
         rates = [len(actions) / r["seconds"] for r in runs]
         lat = [x for r in runs for x in r["lat"]]
         row = {
             "mode": mode,
+            "decide": decide,
             "backend": backend or "-",
             "redactor": red,
             "callers": threads,
@@ -272,7 +296,7 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
         }
         rows.append(row)
         print(
-            f"# {mode:5s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
+            f"# {mode:5s} decide={decide:6s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
             f"p50 {row['latency_us_p50']:.1f} us p99 {row['latency_us_p99']:.1f} us",
             file=sys.stderr,
         )
@@ -367,10 +391,10 @@ def main() -> None:
         verifies.append(verify_bench("postgresql", args.verify_records, pg_url))
 
     print(f"\nAudit log throughput, workload {args.workload}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
-    print(f"{'mode':6} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
+    print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
     for r in rows:
         print(
-            f"{r['mode']:6} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
+            f"{r['mode']:6} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
             f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
         )
     print("\nPer-record cost of the pieces (microseconds, median of 5 passes over 3,000 decisions)")
