@@ -37,6 +37,10 @@ from bastion.risk import risk_score
 
 log = logging.getLogger("bastion.engine")
 
+#: capabilities the state stage always handles (plans are decided step by step; spawns
+#: record what the child may do)
+_STATE_CAPABILITIES = frozenset({"plan.submit", "agent.spawn"})
+
 #: effects whose decisions carry more than the rule itself (approval details, redactions)
 _SLOW_EFFECTS = frozenset({Effect.REQUIRE_APPROVAL, Effect.REDACT})
 
@@ -198,6 +202,7 @@ class Engine:
         compiled = compile_policies(effective, disabled=self._disabled)
         # the redactor follows the policies' `secrets:` sections, so it swaps with them
         compiled.redactor = self._redactor_given if self._redactor_given is not None else build_redactor(effective)
+        compiled.state_inert = self.state is not None and self.state.inert_for(compiled)
         if compiled.needs_state and self.state is None:
             raise PolicyError([Problem("(policies)", None, None, None, "these policies use session state (rate_limit, budget, session.did, escalation, sub_agents or plans) but the engine has none (state=None)")])
         if self._check_examples:
@@ -229,7 +234,7 @@ class Engine:
         compiled = self._compiled
         now = self._clock()
         try:
-            if self._stages:
+            if self._stages and not (compiled.state_inert and len(self._stages) == 1 and self._state_inert(action)):
                 decision = self._decide_with_stages(compiled, action, now)
             else:
                 decision = self._decide(compiled, action, now)
@@ -240,6 +245,10 @@ class Engine:
         if self._violation_hooks or self._audit is not None:
             self._after(decision, action)
         return decision
+
+    def _state_inert(self, action: Action) -> bool:
+        """The state stage is the only stage and can change nothing for this action."""
+        return action.capability not in _STATE_CAPABILITIES and not self.state.backend.terminations
 
     def _decide_with_stages(self, compiled: CompiledPolicySet, action: Action, now: float) -> Decision:
         """Stages wrap evaluation: `before` may decide outright (a terminated session, a
@@ -355,7 +364,7 @@ class Engine:
 
     def _decide(self, compiled: CompiledPolicySet, action: Action, now: float) -> Decision:
         ctx = EvalContext(now, action, self._secrets_summary)
-        if self._state_view is not None:
+        if self._state_view is not None and not compiled.state_inert:
             ctx.state = self._state_view(ctx)
         subjects = ctx.subjects = self._analyzer.analyze(action)
         default = compiled.default_effect

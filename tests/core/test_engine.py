@@ -292,3 +292,18 @@ def test_stages_decide_before_and_tighten_after():
     assert e.decide({"capability": "y"}).decision is Effect.ALLOW
     with pytest.raises(TypeError):
         e.add_stage(object())
+
+
+def test_state_stage_is_skipped_only_when_it_cannot_matter():
+    plain = Engine.from_texts({"p.yaml": "policy: p\ndefaults: allow\nrules:\n  - {id: r, match: {capability: x}, effect: deny}\n"})
+    assert plain.policies.state_inert
+    terminating = Engine.from_texts({"p.yaml": "policy: p\ndefaults: allow\nrules:\n  - {id: r, match: {capability: x}, effect: terminate}\n"})
+    assert not terminating.policies.state_inert
+    # a terminate decision still ends the session for every later action
+    assert terminating.decide({"capability": "x", "session": {"id": "s1"}}).decision is Effect.TERMINATE
+    d = terminating.decide({"capability": "y", "session": {"id": "s1"}})
+    assert d.decision is Effect.TERMINATE
+    assert terminating.decide({"capability": "y", "session": {"id": "s2"}}).decision is Effect.ALLOW
+    # a session terminated by an operator on the memory backend is honoured by an inert engine too
+    plain.state.terminate_session("s9", "operator stop", now=0.0)
+    assert plain.decide({"capability": "y", "session": {"id": "s9"}}).decision is Effect.TERMINATE

@@ -80,10 +80,10 @@ class Analyzer:
             target, facts, derived = self._compute_cached(key)
         except Exception:  # any analyser bug fails closed: opaque, never allow-by-crash
             target, facts, derived = action.target, freeze({"opaque": True, "analysis_error": True, "opaque_reasons": ["analysis failed"]}), ()
-        out = [Subject(action, action.capability, target, action.args, facts, None)]
-        for d in derived:
-            out.append(Subject(action, d.capability, d.target, d.args, d.facts, d.origin))
-        return tuple(out)
+        first = Subject(action, action.capability, target, action.args, facts, None)
+        if not derived:
+            return (first,)
+        return (first, *(Subject(action, d.capability, d.target, d.args, d.facts, d.origin) for d in derived))
 
     def cache_info(self) -> Any:
         return self._compute_cached.cache_info()
@@ -97,7 +97,12 @@ class Analyzer:
     def key(action: Action) -> tuple[Any, ...] | None:
         """The cache key: only what the analysis reads. None for capabilities not analysed."""
         cap = action.capability
-        args = action.args or {}
+        args = action.args
+        if not args:  # the common case, and the cheapest key
+            if cap.startswith(_FS_PREFIX):
+                return (cap, action.target, None, None, None)
+            if cap == "network.connect":
+                return ("network.connect", action.target)
         cwd = _str_or_none(args.get("cwd"))
         if cap == "shell.exec":
             env = args.get("env")

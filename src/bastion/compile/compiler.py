@@ -184,6 +184,10 @@ class CompiledPolicySet:
                 self._globbed.append(rule)
         self._buckets: dict[str, Bucket] = {}
         self._lock = threading.Lock()
+        #: set by the engine when it compiles these policies: the secret redactor their
+        #: `secrets:` sections call for, and whether its state stage can change nothing
+        self.redactor: Any = None
+        self.state_inert = False
         self.uses_secrets = any(r.uses_secrets for r in rules)
         #: rules or policy-level settings that only work with session state (bastion.state)
         self.needs_state = any(r.state is not None for r in rules) or any(

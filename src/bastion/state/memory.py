@@ -44,6 +44,9 @@ class MemoryState(StateBackend):
         self._marks: dict[str, dict[str, list[Mark]]] = {}
         self._grants: dict[str, Grant] = {}
         self._writes = 0
+        #: how many sessions were ever terminated here (0 lets an engine whose policies use
+        #: no state skip the state stage: no session of this backend can be terminated)
+        self.terminations = 0
 
     # ------------------------------------------------------------------ sessions
 
@@ -84,6 +87,7 @@ class MemoryState(StateBackend):
                 return rec
             rec = rec.with_(status=TERMINATED, reason=reason, terminated_at=at, terminated_by=dict(by))
             self._sessions[sid] = rec
+            self.terminations += 1
             return rec
 
     def reopen(self, sid: str, at: float, by: str | None) -> SessionRecord | None:

@@ -81,6 +81,21 @@ class StateStage:
 
     # ------------------------------------------------------------------ the engine's hooks
 
+    def inert_for(self, compiled: Any) -> bool:
+        """True when this stage cannot change any decision of `compiled`: no rule or policy
+        setting uses state, no rule can terminate a session, and the backend is this
+        process's memory (a shared backend may hold a session another process ended).
+        The engine then skips the stage for actions other than plans and spawns, as long as
+        no session of the backend has been terminated."""
+        from bastion.model import Effect
+        from bastion.state.memory import MemoryState
+
+        return (
+            isinstance(self.backend, MemoryState)
+            and not compiled.needs_state
+            and not any(r.effect == Effect.TERMINATE for r in compiled.rules)
+        )
+
     def before(self, engine: Any, action: Action, now: float) -> Decision | None:
         if action.session.id is None and action.agent.id is None:
             self._local.pending = None
