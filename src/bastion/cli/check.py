@@ -18,6 +18,7 @@ from bastion.cli.common import (
     policy_option,
     read_text,
     redact_for_output,
+    state_option,
 )
 
 
@@ -28,26 +29,31 @@ from bastion.cli.common import (
 @click.option("--exit-code", is_flag=True, help="Exit 1 when any decision is more restrictive than log_only (for CI).")
 @click.option("--record", is_flag=True, help="Append the decisions to the audit log (see --db).")
 @click.option("--db", default=None, metavar="URL", help="The store: a SQLite path or postgresql:// URL (default: $BASTION_DB or .bastion/bastion.db).")
+@state_option
 @config_option
-def check(policies: tuple[str, ...], source: str, fmt: str | None, exit_code: bool, record: bool, db: str | None, config_path: str | None) -> None:
+def check(policies: tuple[str, ...], source: str, fmt: str | None, exit_code: bool, record: bool, db: str | None, state_url: str | None, config_path: str | None) -> None:
     """Decide actions against policies; one decision per action, in input order.
+
+    Session state (escalation, rate limits, terminated sessions, ...) carries across
+    the lines of one run, and across runs with --db or --state.
 
     A malformed action yields {"error": ..., "line": N} in its place and exit status 2
     at the end; the other actions are still decided.
     """
     from bastion.model import Effect
+    from bastion.state.config import cli_state
 
     if fmt is None:
         fmt = "text" if sys.stdout.isatty() else "jsonl"
+    cfg = load_config_or_exit(config_path, db=db)
     audit = None
     stages: list[Any] = []
     if record:
-        cfg = load_config_or_exit(config_path, db=db)
         audit = _open_audit(cfg["db"])
         from bastion.approvals import stage_for_check
 
         stages.append(stage_for_check(audit.store, cfg))  # require_approval -> a durable request with an approval_id
-    engine = build_engine(policies, config_path, audit=audit, stages=stages)
+    engine = build_engine(policies, config_path, audit=audit, stages=stages, state=cli_state(cfg, state=state_url, db=db))
     items = list(parse_actions(read_text(source)))
     results: list[dict[str, Any]] = []
     bad = False

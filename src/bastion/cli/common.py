@@ -57,12 +57,27 @@ def build_engine(policies: tuple[str, ...] | list[str], config_path: str | None 
     """An Engine for the given policies (or the configuration's); exit 1 with positions on errors."""
     from bastion.engine import Engine
 
+    from bastion.state.backend import StateError
+
     cfg = load_config_or_exit(config_path, policies=list(policies) or None)
     try:
         return Engine.from_paths(cfg["policies"], **engine_kwargs)
     except PolicyError as exc:
         print_problems(exc.problems)
         raise SystemExit(1) from None
+    except StateError as exc:  # e.g. an unreachable Redis: a clear error, not a traceback
+        fail(str(exc))
+
+
+def state_option(f: Any) -> Any:
+    return click.option(
+        "--state",
+        "state_url",
+        default=None,
+        metavar="SPEC",
+        help="Session state: memory, db (the store), a SQLite path or redis://... (default: $BASTION_STATE, "
+        "else the store when --db/$BASTION_DB is given, else memory for this run).",
+    )(f)
 
 
 def redact_for_output(value: Any) -> Any:

@@ -8,7 +8,18 @@ from typing import Any
 
 import click
 
-from bastion.cli.common import build_engine, config_option, console, dumps, effect_text, policy_option, read_text, redact_for_output
+from bastion.cli.common import (
+    build_engine,
+    config_option,
+    console,
+    dumps,
+    effect_text,
+    load_config_or_exit,
+    policy_option,
+    read_text,
+    redact_for_output,
+    state_option,
+)
 from bastion.errors import ActionError
 
 
@@ -17,8 +28,10 @@ from bastion.errors import ActionError
 @click.argument("action_json", required=False, metavar="[ACTION_JSON]")
 @click.option("--input", "-i", "source", default=None, metavar="FILE|-", help="Read the action from a file or stdin.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--db", default=None, metavar="URL", help="The store whose session state to consult (see check --db).")
+@state_option
 @config_option
-def explain(policies: tuple[str, ...], action_json: str | None, source: str | None, fmt: str, config_path: str | None) -> None:
+def explain(policies: tuple[str, ...], action_json: str | None, source: str | None, fmt: str, db: str | None, state_url: str | None, config_path: str | None) -> None:
     """Explain the decision for one action: layers, analysed actions, matched rules
     with file:line, overridden rules, the winner and why."""
     from bastion.model import Action
@@ -30,7 +43,10 @@ def explain(policies: tuple[str, ...], action_json: str | None, source: str | No
     except ActionError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
-    engine = build_engine(policies, config_path)
+    from bastion.state.config import cli_state
+
+    cfg = load_config_or_exit(config_path, db=db)
+    engine = build_engine(policies, config_path, state=cli_state(cfg, state=state_url, db=db))
     try:
         exp = engine.explain(action)
     finally:
@@ -67,6 +83,15 @@ def _render(data: dict[str, Any]) -> None:
         out.print("\n[bold]Overridden[/]")
         for r in d["overridden"]:
             out.print(f"  {r['policy']}/{r['rule']} ({r['effect']}, {r['layer']}, {r['source']}): {r['why']}")
+    from rich.markup import escape
+
+    from bastion.state.render import render_state
+
+    state_lines = render_state(d)
+    if state_lines:
+        out.print("\n[bold]Session state[/]")
+        for line in state_lines:
+            out.print(f"  {escape(line)}")
     out.print(f"\n[bold]Decision[/]: {effect_text(d['decision'])}  severity {d['severity']}, risk {d['risk_score']}")
     out.print(f"[bold]Why[/]: {d['reason']}")
     if d.get("approver_roles"):

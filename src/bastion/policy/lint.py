@@ -27,8 +27,10 @@ def _capabilities(rule: CompiledRule) -> list[str]:
 
 
 def _is_unconditional(rule: CompiledRule) -> bool:
+    """The rule matches every action of its capabilities (no condition, budget or history)."""
     m = rule.src.rule.match
-    return set(m) <= {"capability"} and not rule.unless and rule.when is None
+    stateless = rule.state is None or (rule.state.budget is None and not rule.state.did)
+    return set(m) <= {"capability"} and not rule.unless and rule.when is None and stateless
 
 
 def _match_examples(rule: CompiledRule) -> list[Action]:
