@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-# this directory holds secrets.py, which would shadow the standard library's `secrets`
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT / "src"))
 
 from bastion.engine import Engine  # noqa: E402

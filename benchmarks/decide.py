@@ -152,23 +152,6 @@ def stateful_workload(count: int = 2000, seed: int = 11) -> list[Action]:
     return out
 
 
-def _import_redis():
-    """redis-py imports the standard library's `secrets`; benchmarks/secrets.py (first on
-    sys.path when a script here runs) would shadow it, so import without this directory."""
-    here = Path(__file__).resolve().parent
-    shadow = sys.modules.get("secrets")
-    if shadow is not None and Path(getattr(shadow, "__file__", "") or ".").resolve().parent == here:
-        del sys.modules["secrets"]
-    saved = list(sys.path)
-    sys.path[:] = [x for x in sys.path if Path(x or ".").resolve() != here]
-    try:
-        import redis
-
-        return redis
-    finally:
-        sys.path[:] = saved
-
-
 def _stepping_clock(step: float = 0.005):
     t = [1_790_000_000.0]
 
@@ -214,7 +197,7 @@ def stateful(args) -> list[dict]:
     tmp = tempfile.TemporaryDirectory()
     redis_url = None
     try:
-        redis_client = _import_redis()
+        import redis as redis_client
         redis_client.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1).ping()
         redis_url = f"redis://127.0.0.1:6379/0?prefix=bastion-bench-{uuid.uuid4().hex[:8]}:"
     except Exception as exc:  # noqa: BLE001

@@ -1,8 +1,8 @@
 """Secret detection: accuracy on other projects' labelled samples, and throughput.
 
-    python benchmarks/secrets.py                 # everything
-    python benchmarks/secrets.py --no-throughput # accuracy only
-    python benchmarks/secrets.py --rules         # also the per-rule table
+    python benchmarks/secret_scan.py                 # everything
+    python benchmarks/secret_scan.py --no-throughput # accuracy only
+    python benchmarks/secret_scan.py --rules         # also the per-rule table
 
 Accuracy, per source (shared/corpora/*/SOURCE.md explains each label):
 - recall on ``secret`` samples that are literal credentials. Excluded, as their
