@@ -227,6 +227,8 @@ _SCHEMA = {
     "risk": ("tier", "signals"),
 }
 _FAST: list[Any] = []  # [Action class] once the schema check passed, [None] if it failed
+_OPTIONAL = {"agent": ("id", "role", "team", "owner"), "session": ("id", "parent_id"), "resource": ("type", "path", "classification"), "risk": ("tier",)}
+_SEQUENCES = {"agent": ("tags",), "risk": ("signals",)}
 
 
 def _fast_ok() -> Any:
@@ -241,7 +243,7 @@ def _fast_ok() -> Any:
 
 
 def _fast_fields(a: Any) -> dict[str, Any] | None:
-    """digest_fields() without model_dump for plain actions (5x faster); None: take the generic path.
+    """digest_fields() without model_dump for plain actions (2x faster); None: take the generic path.
 
     Identical output by construction (and by a property test against the generic path).
     """
@@ -256,50 +258,23 @@ def _fast_fields(a: Any) -> dict[str, Any] | None:
         out["target"] = a.target
     if args:
         out["args"] = args
-    g = a.agent
-    sub: dict[str, Any] = {}
-    if g.id is not None:
-        sub["id"] = g.id
-    if g.role is not None:
-        sub["role"] = g.role
-    if g.team is not None:
-        sub["team"] = g.team
-    if g.owner is not None:
-        sub["owner"] = g.owner
-    if g.tags:
-        sub["tags"] = list(g.tags)
-    if sub:
-        out["agent"] = sub
-    s = a.session
-    sub = {}
-    if s.id is not None:
-        sub["id"] = s.id
-    if s.parent_id is not None:
-        sub["parent_id"] = s.parent_id
-    if s.depth != 0:
-        sub["depth"] = s.depth
-    if sub:
-        out["session"] = sub
     if a.environment is not None:
         out["environment"] = a.environment
-    r = a.resource
-    sub = {}
-    if r.type is not None:
-        sub["type"] = r.type
-    if r.path is not None:
-        sub["path"] = r.path
-    if r.classification is not None:
-        sub["classification"] = r.classification
-    if sub:
-        out["resource"] = sub
-    k = a.risk
-    sub = {}
-    if k.tier is not None:
-        sub["tier"] = k.tier
-    if k.signals:
-        sub["signals"] = list(k.signals)
-    if sub:
-        out["risk"] = sub
+    for name in _NESTED:
+        model = getattr(a, name)
+        sub: dict[str, Any] = {}
+        for f in _OPTIONAL[name]:  # default None
+            v = getattr(model, f)
+            if v is not None:
+                sub[f] = v
+        for f in _SEQUENCES.get(name, ()):  # default ()
+            v = getattr(model, f)
+            if v:
+                sub[f] = list(v)
+        if name == "session" and model.depth != 0:
+            sub["depth"] = model.depth
+        if sub:
+            out[name] = sub
     if context:
         out["context"] = context
     return out
