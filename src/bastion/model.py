@@ -262,6 +262,12 @@ class Subject:
 
 # --------------------------------------------------------------------------- decision
 
+#: JSON labels indexed by value, precomputed (the enum `name` lookup is slow on the hot
+#: path; the enums are IntEnums, so one dict for all three would mix up equal values)
+_EFFECT_LABEL = tuple(e.name.lower() for e in Effect)
+_SEVERITY_LABEL = tuple(s.name.lower() for s in Severity)
+_LAYER_LABEL = tuple(layer.name.lower() for layer in Layer)
+
 
 @dataclass(slots=True)
 class RuleMatch:
@@ -285,14 +291,14 @@ class RuleMatch:
         out: dict[str, Any] = {
             "policy": self.policy,
             "rule": self.rule,
-            "layer": self.layer.label,
-            "effect": self.effect.label,
+            "layer": _LAYER_LABEL[self.layer],
+            "effect": _EFFECT_LABEL[self.effect],
             "source": self.source,
         }
         if self.version is not None:
             out["version"] = self.version
         if self.severity is not None:
-            out["severity"] = self.severity.label
+            out["severity"] = _SEVERITY_LABEL[self.severity]
         if self.reason:
             out["reason"] = self.reason
         if self.subject is not None:
@@ -362,11 +368,11 @@ class Decision:
         out: dict[str, Any] = {
             "decision_id": self.decision_id,
             "action_id": self.action_id,
-            "decision": self.decision.label,
+            "decision": _EFFECT_LABEL[self.decision],
             "reason": self.reason,
             "policy_ids": list(self.policy_ids),
             "rules": [r.to_dict() for r in self.rules],
-            "severity": self.severity.label,
+            "severity": _SEVERITY_LABEL[self.severity],
             "risk_score": self.risk_score,
             "approver_roles": list(self.approver_roles),
             "redactions": list(self.redactions),

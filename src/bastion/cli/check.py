@@ -49,7 +49,7 @@ def check(policies: tuple[str, ...], source: str, fmt: str | None, exit_code: bo
     audit = None
     stages: list[Any] = []
     if record:
-        audit = _open_audit(cfg["db"])
+        audit = _open_audit(cfg["db"], cfg["audit"])
         from bastion.approvals import stage_for_check
 
         stages.append(stage_for_check(audit.store, cfg))  # require_approval -> a durable request with an approval_id
@@ -85,12 +85,16 @@ def check(policies: tuple[str, ...], source: str, fmt: str | None, exit_code: bo
         raise SystemExit(1)
 
 
-def _open_audit(db: str) -> Any:
+def _open_audit(db: str, settings: dict[str, Any]) -> Any:
+    """A sync writer that owns its store (closed with the engine); `audit:` settings apply,
+    except durability: a command that prints a decision has recorded it."""
+    from bastion.store import StoreError, open_writer
+
+    options = {k: v for k, v in (settings or {}).items() if k != "durability"}
     try:
-        from bastion.store import AuditWriter, open_store
-    except ImportError:
-        raise click.UsageError("--record needs the audit store (bastion.store), which is not installed") from None
-    return AuditWriter(open_store(db), durability="sync")
+        return open_writer(db, durability="sync", **options)
+    except (StoreError, TypeError) as exc:
+        raise click.UsageError(f"cannot open the audit log at {db}: {exc}") from None
 
 
 def _print_text(results: list[dict[str, Any]], items: list[Any]) -> None:
