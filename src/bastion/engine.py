@@ -696,22 +696,6 @@ class Engine:
         self.close()
 
 
-def _rule_match(r: CompiledRule, s: Subject) -> RuleMatch:
-    return RuleMatch(
-        policy=r.policy,
-        rule=r.rule_id,
-        layer=r.layer,
-        effect=r.effect,
-        source=r.source,
-        version=r.policy_version,
-        severity=r.severity,
-        reason=r.reason,
-        overridable=r.overridable,
-        subject=s.describe() if s.origin is not None else None,
-        origin=s.origin,
-    )
-
-
 def _approval(decision: Decision, winners: list[CompiledRule]) -> None:
     roles: list[str] = []
     people: list[str] = []

@@ -117,8 +117,6 @@ def read_text(source: str) -> str:
 
 def parse_actions(text: str) -> Iterator[InputItem]:
     """One JSON action, a JSON array of actions, or JSON Lines (one action a line)."""
-    from bastion.model import Action
-
     stripped = text.strip()
     if not stripped:
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -97,6 +96,6 @@ def _render(data: dict[str, Any]) -> None:
     if d.get("approver_roles"):
         out.print(f"[bold]Approvers[/]: {', '.join(d['approver_roles'])}")
     if d.get("redactions"):
-        out.print(f"[bold]Redactions[/]: " + ", ".join(f"{x['kind']} at {x['path']}" for x in d["redactions"]))
+        out.print("[bold]Redactions[/]: " + ", ".join(f"{x['kind']} at {x['path']}" for x in d["redactions"]))
     if d.get("obligations", {}).get("alert"):
         out.print(f"[bold]Alerts[/]: {', '.join(d['obligations']['alert'])}")

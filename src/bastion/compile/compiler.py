@@ -12,6 +12,7 @@ The index has two levels:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -97,19 +98,7 @@ class CompiledRule:
         if redactor is not None:
             described = redactor.redact_text(described)[0]
             origin = redactor.redact_text(origin)[0]
-        return RuleMatch(
-            policy=self.policy,
-            rule=self.rule_id,
-            layer=self.layer,
-            effect=self.effect,
-            source=self.source,
-            version=self.policy_version,
-            severity=self.severity,
-            reason=self.reason,
-            overridable=self.overridable,
-            subject=described,
-            origin=origin,
-        )
+        return dataclasses.replace(self.ref, subject=described, origin=origin)  # type: ignore[type-var]
 
     @property
     def key(self) -> str:
