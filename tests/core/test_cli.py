@@ -151,13 +151,18 @@ def test_config_show_sources(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "did you mean 'policies'" in r.output
 
 
-def test_demo_runs_the_main_job():
-    r = run("demo", "-f", "jsonl")
+def test_demo_runs_the_main_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("demo", "-f", "jsonl", "--no-record")
     assert r.exit_code == 0
     decisions = [json.loads(line)["decision"] for line in r.output.splitlines()]
     assert len(decisions) == 20 and {"allow", "deny", "require_approval", "alert"} <= set(decisions)
-    r = run("demo")
-    assert "bastion demo" in r.output
+    assert not (tmp_path / ".bastion").exists()
+    r = run("demo")  # the embedded default: SQLite audit log under .bastion/, chain verified
+    assert "bastion demo" in r.output and "recorded 20 decisions" in r.output and "chain verified" in r.output
+    assert (tmp_path / ".bastion" / "bastion.db").is_file()
+    r = run("audit", "verify", "--db", str(tmp_path / ".bastion" / "bastion.db"))
+    assert r.exit_code == 0
 
 
 def test_console_script_end_to_end(tmp_path):

@@ -12,23 +12,35 @@ from importlib import resources
 
 import click
 
-from bastion.cli.common import build_engine, console, effect_text, policy_option, redact_for_output
+from bastion.cli.common import build_engine, console, effect_text, load_config_or_exit, policy_option, redact_for_output
 
 
 @click.command()
 @policy_option
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "jsonl"]), default="text")
-def demo(policies: tuple[str, ...], fmt: str) -> None:
-    """Decide a bundled set of coding-agent actions and print a table of decisions."""
+@click.option("--db", default=None, metavar="URL", help="Record the decisions in this audit log (default: $BASTION_DB or .bastion/bastion.db).")
+@click.option("--no-record", is_flag=True, help="Decide only; write no audit log.")
+def demo(policies: tuple[str, ...], fmt: str, db: str | None, no_record: bool) -> None:
+    """Decide a bundled set of coding-agent actions, record them in the audit log
+    (SQLite by default) and verify its hash chain; print a table of decisions."""
     from rich.table import Table
 
     from bastion.model import Action
 
-    engine = build_engine(policies or ("builtin:coding-agent",))
+    audit = None
+    db_url = None
+    if not no_record:
+        from bastion.cli.check import _open_audit
+
+        cfg = load_config_or_exit(None, db=db)
+        db_url = cfg["db"]
+        audit = _open_audit(db_url, cfg["audit"])
+    engine = build_engine(policies or ("builtin:coding-agent",), audit=audit)
     text = (resources.files("bastion") / "data" / "demo_actions.jsonl").read_text(encoding="utf-8")
     actions = [Action.from_dict(json.loads(line)) for line in text.splitlines() if line.strip()]
     decisions = [engine.decide(a) for a in actions]
     engine.close()
+    verified = _verify(db_url) if db_url else None
     if fmt == "jsonl":
         for d in decisions:
             click.echo(json.dumps(redact_for_output(d.to_dict())))
@@ -47,3 +59,17 @@ def demo(policies: tuple[str, ...], fmt: str) -> None:
     out.print(table)
     counts = Counter(d.decision.label for d in decisions)
     out.print("  ".join(f"{effect_text(k)}: {v}" for k, v in sorted(counts.items())))
+    if verified is not None:
+        state = "[green]chain verified[/]" if verified.ok else f"[red]chain broken at record {verified.first_bad}: {verified.why}[/]"
+        out.print(f"recorded {len(decisions)} decisions in the audit log {db_url} ({verified.checked} records, {state}); "
+                  f"see them with: bastion audit query --db {db_url}")
+
+
+def _verify(db_url: str):  # noqa: ANN202 - bastion.store.VerifyResult
+    from bastion.store import open_store
+
+    store = open_store(db_url)
+    try:
+        return store.verify()
+    finally:
+        store.close()
