@@ -2,9 +2,13 @@
 
 A secret wrapped in one encoding is still a secret: ``Authorization: Basic``
 values, Kubernetes ``data:`` fields, a token pasted as ``%2F``-escaped query
-text. The scanner finds candidate chunks with the fixed patterns below (Python
-``re``, character classes only, so no backtracking), decodes the ones that turn
-into readable text, and scans the result again, one level less deep.
+text. The scanner's one Hyperscan pass reports where a *trigger* occurs (the
+base64 or hex spelling of a credential word, an escaped URL delimiter; see
+below); `chunks_at` widens each such position to the encoded run around it,
+decodes the runs that turn into readable text, and the scanner scans the result
+again, one level less deep. `find_chunks` finds every run of a text with the
+fixed patterns below (Python ``re``, character classes only, so no
+backtracking): for `decode_all` and for texts with too many trigger positions.
 
 Bounds: base64 chunks of 20+ characters and hex chunks of 32+ digits only, at most `MAX_CHUNKS` chunks and
 `MAX_DECODED_BYTES` decoded bytes per call, decoded text must be at least
@@ -153,51 +157,109 @@ def _plausible_b64(chunk: str) -> bool:
     return not (body.islower() or body.isupper())
 
 
+# --------------------------------------------------------------------------- runs around positions
+
+_ALPHABET = {
+    "base64": b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-",
+    "hex": b"0123456789abcdefABCDEF",
+    "percent": "".join(sorted(_URL_CHARS)).encode("ascii"),
+}
+_RUN_RIGHT = {
+    "base64": re.compile(rb"[A-Za-z0-9+/_\-]*={0,2}"),
+    "hex": re.compile(rb"[0-9A-Fa-f]*"),
+    "percent": re.compile(rb"[A-Za-z0-9._~!$'()*+,;=:@/?%\-]*"),
+}
+#: shortest run worth decoding, per encoding (the bounds in the module docstring)
+_MIN_RUN = {"base64": 20, "hex": 32, "percent": 3}
+
+
+def _run_around(data: bytes, q: int, enc: str) -> tuple[int, int]:
+    """The maximal run of `enc` characters of `data` that holds byte `q` (all in C)."""
+    chars = _ALPHABET[enc]
+    s = q
+    step = 256
+    while s > 0:
+        lo = max(0, s - step)
+        seg = data[lo:s]
+        k = len(seg) - len(seg.rstrip(chars))
+        s -= k
+        if k < len(seg):
+            break
+        step *= 4
+    e = _RUN_RIGHT[enc].match(data, q).end()
+    return s, e
+
+
+def chunks_at(data: bytes, ends: dict[str, list[int]]) -> list[Chunk]:
+    """Decodable chunks of `data` (UTF-8) around the trigger positions the scanner's pass reported.
+
+    `ends` maps an encoding to the end offsets (bytes, increasing) of its triggers; each
+    lies inside the run to decode. Offsets in the chunks are byte offsets in `data`.
+    Same bounds and precedence as `find_chunks` (percent, then hex, then base64).
+    """
+    cands: list[tuple[int, int, str]] = []
+    for enc in ("percent", "hex", "base64"):
+        last = -1
+        for p in ends.get(enc, ()):
+            q = p - 1
+            if q < last or q < 0:
+                continue  # inside the run already taken
+            s, e = _run_around(data, q, enc)
+            last = e
+            if e - s >= _MIN_RUN[enc]:
+                cands.append((s, e, enc))
+    return _decode_candidates(cands, lambda s, e: data[s:e].decode("ascii"), len(data))
+
+
 def find_chunks(text: str, want: frozenset[str] = frozenset({"base64", "hex", "percent"})) -> list[Chunk]:
     """Decodable chunks of `text`, non-overlapping, in order, within the bounds above."""
+    cands: list[tuple[int, int, str]] = []
+    if "percent" in want and "%" in text:
+        cands += [(s, e, "percent") for s, e in _percent_runs(text)]
+    if "hex" in want:
+        cands += [(m.start(), m.end(), "hex") for m in _HEX.finditer(text)]
+    if "base64" in want:
+        cands += [(m.start(), m.end(), "base64") for m in _B64.finditer(text)]
+    return _decode_candidates(cands, lambda s, e: text[s:e], len(text))
+
+
+def _decode_candidates(cands: list[tuple[int, int, str]], text_of, size: int) -> list[Chunk]:
+    """Decode candidate runs, in the given order of precedence, skipping overlaps, within the bounds."""
     out: list[Chunk] = []
     budget = MAX_DECODED_BYTES
     taken: list[tuple[int, int]] = []  # sorted, non-overlapping
 
     def overlaps(start: int, end: int) -> bool:
-        i = bisect.bisect_right(taken, (start, len(text) + 1)) - 1
+        i = bisect.bisect_right(taken, (start, size + 1)) - 1
         if i >= 0 and taken[i][1] > start:
             return True
         return i + 1 < len(taken) and taken[i + 1][0] < end
 
-    def add(start: int, end: int, enc: str, raw: bytes | None) -> None:
-        nonlocal budget
-        if raw is None or len(out) >= MAX_CHUNKS or len(raw) > budget:
-            return
-        decoded = _readable(raw)
-        if decoded is None:
-            return
-        budget -= len(raw)
-        bisect.insort(taken, (start, end))
-        out.append(Chunk(start, end, enc, decoded))
-
-    if "percent" in want and "%" in text:
-        for s, e in _percent_runs(text):
+    for s, e, enc in cands:
+        if len(out) >= MAX_CHUNKS:
+            break
+        chunk = text_of(s, e)
+        if enc == "percent":
             try:
-                raw = unquote_to_bytes(text[s:e])
+                raw = unquote_to_bytes(chunk)
             except ValueError:
                 continue
-            add(s, e, "percent", raw)
-    if "hex" in want:
-        for m in _HEX.finditer(text):
-            s, e = m.start(), m.end()
+        elif enc == "hex":
             if (e - s) % 2 or overlaps(s, e):
                 continue
-            add(s, e, "hex", bytes.fromhex(m.group(0)))
-    if "base64" in want:
-        for m in _B64.finditer(text):
-            chunk = m.group(0)
-            if not _plausible_b64(chunk):
+            raw = bytes.fromhex(chunk)
+        else:
+            if not _plausible_b64(chunk) or overlaps(s, e):
                 continue
-            s, e = m.start(), m.end()
-            if overlaps(s, e):
-                continue
-            add(s, e, "base64", _b64(chunk))
+            raw = _b64(chunk)
+        if raw is None or len(raw) > budget:
+            continue
+        decoded = _readable(raw)
+        if decoded is None:
+            continue
+        budget -= len(raw)
+        bisect.insort(taken, (s, e))
+        out.append(Chunk(s, e, enc, decoded))
     out.sort(key=lambda c: c.start)
     return out
 

@@ -12,8 +12,10 @@ Three things go beyond scanning each string on its own:
   (``validate.key_strength``) is a finding when it is a literal. The same holds
   for an argv flag followed by its value (``["--token", "abc..."]``) and for an
   ``Authorization`` header value.
-- **Fast no-secret path.** An action is flattened once and checked with a single
-  prefilter pass; only when something fires are the strings scanned one by one.
+- **Fast no-secret path.** One walk collects the strings (and keys) of a value
+  built from plain JSON types, one Hyperscan pass checks them joined; when nothing
+  fires the input itself is returned, uncopied. Only when something fires (or a
+  credential-named field holds a value) are the strings scanned one by one.
 - **Fail closed.** A value nested deeper than `MAX_DEPTH`, or a type the walk does
   not know, is replaced by ``[REDACTED:unscanned:...]`` rather than passed on unread.
 """
@@ -44,6 +46,17 @@ def join_path(base: str, key: Any) -> str:
         return f"{base}.{key}" if base else key
     quoted = json.dumps(key, ensure_ascii=False)
     return f"{base}[{quoted}]"
+
+
+def _render(path: Any) -> str:
+    """A JSON path from the walk's (parent, key) chain."""
+    keys = []
+    while type(path) is tuple:
+        path, k = path
+        keys.append(k)
+    for k in reversed(keys):
+        path = join_path(path, k)
+    return path
 
 
 @lru_cache(maxsize=4096)
@@ -169,62 +182,82 @@ class Redactor:
     # ------------------------------------------------------------------ nested values
 
     def redact_value(self, value: Any, path: str = "") -> tuple[Any, list[dict]]:
-        """A redacted deep copy of `value` and the redactions made, with JSON paths."""
+        """A redacted copy of `value` and the redactions made, with JSON paths.
+
+        When nothing is found and `value` is built from plain JSON types (dict with str
+        keys, list, tuple, str, int, float, bool, None), `value` itself is returned,
+        uncopied: treat the result as read-only. Other values come back converted
+        (bytes to str, other mappings to dict, unknown types to an ``unscanned`` marker).
+        """
+        state = self._quick_state(value)
+        if state == _CLEAN:
+            return value, []
         redactions: list[dict] = []
         out = self._walk(value, path, None, redactions, 0)
+        if not redactions and state != _NOT_PLAIN:
+            return value, []
         return out, redactions
 
-    def _walk(self, value: Any, path: str, key: str | None, out: list[dict], depth: int) -> Any:
-        if isinstance(value, str):
+    def _walk(self, value: Any, path: Any, key: str | None, out: list[dict], depth: int) -> Any:
+        # `path` is a str (the root) or a (parent, key) pair, rendered only for a finding
+        t = type(value)
+        if t is str:
             return self._redact_str(value, path, key, out)
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or t is int or t is float or t is bool:
             return value
         if depth >= MAX_DEPTH:
             return self._unscanned(value, path, out, "nested deeper than the redaction limit")
-        if isinstance(value, Mapping):
+        if t is dict or isinstance(value, Mapping):
             result: dict = {}
+            might_contain = self.scanner.might_contain
             for k, v in value.items():
-                if isinstance(k, str):
+                if type(k) is str or isinstance(k, str):
                     # keys are names; only a long one can be a token used as a key
-                    new_k = self._redact_str(k, join_path(path, k), None, out) if len(k) >= 16 and self.scanner.might_contain(k) else k
+                    new_k = self._redact_str(k, (path, k), None, out) if len(k) >= 16 and might_contain(k) else k
+                    result[new_k] = self._walk(v, (path, new_k), k, out, depth + 1)
                 else:
-                    new_k = k
-                result[new_k] = self._walk(v, join_path(path, new_k), k if isinstance(k, str) else None, out, depth + 1)
+                    result[k] = self._walk(v, (path, k), None, out, depth + 1)
             return result
-        if isinstance(value, (list, tuple)):
-            items = list(value)
+        if t is list or t is tuple or isinstance(value, (list, tuple)):
             red: list = []
-            for i, item in enumerate(items):
+            prev: Any = None
+            for i, item in enumerate(value):
                 item_key = key
-                if i > 0 and isinstance(items[i - 1], str) and items[i - 1].startswith("-"):
-                    flag = items[i - 1].lstrip("-").split("=", 1)[0]
+                if i and isinstance(prev, str) and prev.startswith("-"):
+                    flag = prev.lstrip("-").split("=", 1)[0]
                     if flag and _key_strength(flag) == 2:
                         item_key = flag  # ["--password", "hunter2"]
-                red.append(self._walk(item, join_path(path, i), item_key, out, depth + 1))
+                red.append(self._walk(item, (path, i), item_key, out, depth + 1))
+                prev = item
             return red if isinstance(value, list) else tuple(red)
+        if isinstance(value, str):  # a str subclass
+            return self._redact_str(str(value), path, key, out)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
         if isinstance(value, (bytes, bytearray)):
             text = bytes(value).decode("utf-8", "surrogateescape")
             return self._redact_str(text, path, key, out)
         return self._unscanned(value, path, out, f"unsupported type {type(value).__name__}")
 
-    def _redact_str(self, value: str, path: str, key: str | None, out: list[dict]) -> str:
+    def _redact_str(self, value: str, path: Any, key: str | None, out: list[dict]) -> str:
         findings = self.scan_field(key, value)
         if not findings:
             return value
+        where = _render(path)
         for f in findings:
-            entry = {"kind": f.kind, "path": path, "marker": self.marker(f)}
+            entry = {"kind": f.kind, "path": where, "marker": self.marker(f)}
             if f.encoding:
                 entry["encoding"] = "/".join(f.encoding)
             out.append(entry)
         return self._apply(value, findings)
 
-    def _unscanned(self, value: Any, path: str, out: list[dict], why: str) -> str:
+    def _unscanned(self, value: Any, path: Any, out: list[dict], why: str) -> str:
         try:
             text = json.dumps(value, sort_keys=True, default=repr)
         except (TypeError, ValueError, RecursionError):
             text = f"<{type(value).__name__}>"
         mark = markers.marker(UNSCANNED, text, self.key, self.fingerprint_length)
-        out.append({"kind": UNSCANNED, "path": path, "marker": mark, "reason": why})
+        out.append({"kind": UNSCANNED, "path": _render(path), "marker": mark, "reason": why})
         return mark
 
     # ------------------------------------------------------------------ actions
@@ -233,68 +266,121 @@ class Redactor:
         """Redact every string of an action dict (``Action.to_dict()``): target, args, context and the rest."""
         if not isinstance(action, Mapping):
             raise TypeError(f"redact_action() takes a mapping, got {type(action).__name__}")
-        if not self._might_contain_action(action):
-            return _copy(action), []
-        red, redactions = self.redact_value(action, "")
-        return red, redactions
+        return self.redact_value(action, "")
 
     def summarise(self, action: Mapping[str, Any]) -> dict:
         """``{"kinds": [...], "count": n}`` for policy conditions ``secrets.kinds`` / ``secrets.count``."""
-        if not isinstance(action, Mapping) or not self._might_contain_action(action):
+        if not isinstance(action, Mapping) or self._quick_state(action) == _CLEAN:
             return {"kinds": [], "count": 0}
         _, redactions = self.redact_value(action, "")
         return {"kinds": sorted({r["kind"] for r in redactions}), "count": len(redactions)}
 
-    def _might_contain_action(self, action: Mapping[str, Any]) -> bool:
-        """One prefilter pass over the flattened action; True when any string needs a real scan."""
-        lines: list[str] = []
-        if not _flatten(action, None, lines, 0):
-            return True  # too deep or odd types: let the walk decide (it fails closed)
-        for line in lines:
-            if line.startswith("\x00key:"):
-                return True
-        return self.scanner.might_contain("\n".join(lines))
+    def _quick_state(self, value: Any) -> int:
+        """`_CLEAN` when one prefilter pass over every string of `value` shows nothing to find.
+
+        `_SCAN`: something fired, or a credential-named field holds a value: walk it.
+        `_NOT_PLAIN`: not plain JSON types (or too deep): walk it, it converts and fails closed.
+        """
+        t = type(value)
+        if t is str:
+            parts = [value]
+        elif t is dict:
+            parts = []
+            state = _gather(value, parts, 0)
+            if state:
+                return state
+        elif t is list or t is tuple:
+            parts = []
+            state = _gather_seq(value, None, parts, 0)
+            if state:
+                return state
+        elif value is None or t is int or t is float or t is bool:
+            return _CLEAN
+        else:
+            return _NOT_PLAIN
+        scanner = self.scanner
+        if scanner.joinable:
+            return _SCAN if scanner.might_contain("\n".join(parts)) else _CLEAN
+        # a policy pattern anchored to the whole text (\A, \z): check each string alone
+        return _SCAN if any(scanner.might_contain(p) for p in parts) else _CLEAN
 
 
-def _flatten(value: Any, key: str | None, lines: list[str], depth: int) -> bool:
-    """Collect strings for the fast check; a credential-looking key short-circuits with a marker line."""
-    if isinstance(value, str):
-        if key is not None and _key_strength(key) > 0 and value.strip():
-            lines.append("\x00key:")
-        elif key is not None and key.lower() in _AUTH_HEADERS | _COOKIE_HEADERS:
-            lines.append("\x00key:")
-        lines.append(value)
-        return True
-    if value is None or isinstance(value, (bool, int, float)):
-        return True
+# --------------------------------------------------------------------------- the quick check
+#
+# One Python walk over plain JSON values that collects the strings for one prefilter
+# pass. It mirrors what the full walk (`Redactor._walk`) looks at: every string, every
+# dict key, and whether a string sits under a credential-named key (a dict key, the
+# key of an enclosing list, an argv flag before it, an Authorization or Cookie header):
+# such a value is a finding by its name alone, so the full walk must see it.
+
+_CLEAN, _SCAN, _NOT_PLAIN = 0, 1, 2
+_SENSITIVE: dict[str, bool] = {}
+
+
+def _sensitive(key: str) -> bool:
+    """Would the full walk read a value under this name as a credential (by the name alone)?"""
+    hit = _SENSITIVE.get(key)
+    if hit is None:
+        low = key.lower()
+        hit = _key_strength(key) > 0 or low in _AUTH_HEADERS or low in _COOKIE_HEADERS
+        if len(_SENSITIVE) >= 8192:
+            _SENSITIVE.clear()
+        _SENSITIVE[key] = hit
+    return hit
+
+
+def _gather(d: dict, parts: list[str], depth: int) -> int:
     if depth >= MAX_DEPTH:
-        return False
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                return False
-            lines.append(k)
-            if not _flatten(v, k, lines, depth + 1):
-                return False
-        return True
-    if isinstance(value, (list, tuple)):
-        prev = None
-        for item in value:
-            item_key = key
-            if isinstance(prev, str) and prev.startswith("-"):
-                item_key = prev.lstrip("-").split("=", 1)[0] or key
-            if not _flatten(item, item_key, lines, depth + 1):
-                return False
-            prev = item
-        return True
-    return False
+        return _NOT_PLAIN
+    for k, v in d.items():
+        if type(k) is not str:
+            return _NOT_PLAIN
+        parts.append(k)
+        t = type(v)
+        if t is str:
+            if v and not v.isspace():
+                hit = _SENSITIVE.get(k)
+                if hit if hit is not None else _sensitive(k):
+                    return _SCAN
+            parts.append(v)
+        elif t is dict:
+            state = _gather(v, parts, depth + 1)
+            if state:
+                return state
+        elif t is list or t is tuple:
+            state = _gather_seq(v, k, parts, depth + 1)
+            if state:
+                return state
+        elif not (v is None or t is int or t is float or t is bool):
+            return _NOT_PLAIN
+    return _CLEAN
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_copy(v) for v in value)
-    return value
+def _gather_seq(seq: list | tuple, key: str | None, parts: list[str], depth: int) -> int:
+    if depth >= MAX_DEPTH:
+        return _NOT_PLAIN
+    key_sensitive = key is not None and _sensitive(key)
+    prev: Any = None
+    for item in seq:
+        t = type(item)
+        item_key, named = key, key_sensitive
+        if not named and type(prev) is str and prev.startswith("-"):
+            flag = prev.lstrip("-").split("=", 1)[0]  # ["--password", "hunter2"]
+            if flag and _sensitive(flag):
+                item_key, named = flag, True
+        if t is str:
+            if named and item and not item.isspace():
+                return _SCAN
+            parts.append(item)
+        elif t is dict:
+            state = _gather(item, parts, depth + 1)
+            if state:
+                return state
+        elif t is list or t is tuple:
+            state = _gather_seq(item, item_key, parts, depth + 1)
+            if state:
+                return state
+        elif not (item is None or t is int or t is float or t is bool):
+            return _NOT_PLAIN
+        prev = item
+    return _CLEAN

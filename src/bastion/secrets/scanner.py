@@ -172,7 +172,12 @@ class _Prefilter:
         if _hs is None:  # pragma: no cover
             self.always = set(range(self.n))
             return
-        flags = [(0 if i in self.positional else _hs.HS_FLAG_SINGLEMATCH) | (_hs.HS_FLAG_CASELESS if c else 0) for i, c in enumerate(caseless)]
+        # MULTILINE: "^" and "$" also match at line boundaries, so the prefilter over strings
+        # joined with "\n" (Redactor's quick check) fires wherever one string alone would
+        flags = [
+            (0 if i in self.positional else _hs.HS_FLAG_SINGLEMATCH) | (_hs.HS_FLAG_CASELESS if c else 0) | _hs.HS_FLAG_MULTILINE
+            for i, c in enumerate(caseless)
+        ]
         ok = list(range(self.n))
         try:
             self.db = self._build(patterns, ok, flags)
@@ -279,8 +284,14 @@ class Scanner:
         patterns += [_keyword_pattern(k) for k in keywords]
         patterns += [p for _, p, _ in triggers]
         caseless = [False] * (n + len(keywords)) + [c for _, _, c in triggers]
-        self._prefilter = _Prefilter(patterns, caseless, positional=[i for i, s in enumerate(specs) if s.window])
+        # windowed detectors and decode triggers report every position: the first ones are
+        # confirmed on the lines around each, the second ones say which runs to decode
+        positional = [i for i, s in enumerate(specs) if s.window] + list(self._trigger_enc)
+        self._prefilter = _Prefilter(patterns, caseless, positional=positional)
         self._n = n
+        #: True when the prefilter over several strings joined with "\n" fires wherever it
+        #: fires on one of them alone: no pattern anchors to the whole text (\A, \z, \Z)
+        self.joinable = not any(a in p for s in specs for p in (s.pattern, s.anchor or "") for a in ("\\A", "\\z", "\\Z"))
 
     # ------------------------------------------------------------------ construction
 
@@ -345,6 +356,8 @@ class Scanner:
     def _scan_text(self, text: str, depth: int) -> list[_Cand]:
         data = text.encode("utf-8", "surrogatepass")
         hits, positions = self._prefilter.scan(data)
+        if not hits:
+            return []
         cands: list[_Cand] = []
         for i in sorted(k for k in hits if k < self._n):
             if not self._enabled(i, hits):
@@ -358,9 +371,20 @@ class Scanner:
                 self._confirm(det, data, max(0, hits[i] - MAX_MATCH_WINDOW), cands)
         cands = _merge(cands)
         if depth > 0:
-            wanted = frozenset(self._trigger_enc[i] for i in hits if i in self._trigger_enc)
-            if wanted:
-                cands = _merge(cands + self._scan_decoded(text, data, cands, depth, wanted))
+            ends: dict[str, list[int]] = {}
+            overflow = False
+            trigger_enc = self._trigger_enc
+            for i, pos in positions.items():
+                enc = trigger_enc.get(i)
+                if enc is None:
+                    continue
+                if pos is _OVERFLOW:
+                    overflow = True
+                    ends.setdefault(enc, [])
+                else:
+                    ends.setdefault(enc, []).extend(pos)
+            if ends:
+                cands = _merge(cands + self._scan_decoded(text, data, cands, depth, ends, overflow))
         return cands
 
     def _confirm(self, det: _Detector, data: bytes, pos: int, out: list[_Cand], endpos: int | None = None) -> None:
@@ -410,15 +434,22 @@ class Scanner:
                 continue
             out.append(_Cand(s, e, spec.priority, kind, spec.id, spec.severity, secret))
 
-    def _scan_decoded(self, text: str, data: bytes, found: list[_Cand], depth: int, wanted: frozenset[str]) -> list[_Cand]:
-        chunks = _decode.find_chunks(text, wanted)
+    def _scan_decoded(self, text: str, data: bytes, found: list[_Cand], depth: int, ends: dict[str, list[int]], overflow: bool) -> list[_Cand]:
+        """Decode the runs around the trigger positions of the first pass and scan them again."""
+        if overflow:  # too many trigger positions to list: every run of those encodings, as text
+            chunks = _decode.find_chunks(text, frozenset(ends))
+            if len(data) != len(text):
+                chunks = [_decode.Chunk(*_char_to_byte(text, c.start, c.end), c.encoding, c.text) for c in chunks]
+        else:
+            for lst in ends.values():
+                lst.sort()
+            chunks = _decode.chunks_at(data, ends)
         if not chunks:
             return []
-        ascii_text = len(data) == len(text)
         covered = [(c.start, c.end) for c in found]
         out: list[_Cand] = []
         for ch in chunks:
-            bs, be = (ch.start, ch.end) if ascii_text else _char_to_byte(text, ch.start, ch.end)
+            bs, be = ch.start, ch.end
             if any(a <= bs and be <= b for a, b in covered):
                 continue  # already redacted as a whole
             inner = self._scan_text(ch.text, depth - 1)
