@@ -21,6 +21,10 @@ EXAMPLES: dict[str, str] = {
     "private_key_base64": "KEY=" + base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq2\n").decode(),
     "putty_private_key": "PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nPrivate-Lines: 2\nAAAAgQCk3dLm9q\nAAAAQQDx8s2z",
     "aws_access_key": "AKIAQ3EGRTYUIOPLKJ2H",
+    "codeclimate_reporter_id": "CC_TEST_REPORTER_ID: " + HEX64,
+    "sourcegraph_token_legacy": "sourcegraph_token = " + HEX40,
+    "curl_user_token": "curl -u 'k3m9X2q7W4e8R1t6:' https://api.example.com/v1/charges",
+    "jenkins_initial_password": "Please use the following password to proceed to installation:\n\n" + HEX32 + "\n\nThis may also be found at: /var/jenkins_home/secrets/initialAdminPassword",
     "aws_secret_key": "aws_secret_access_key = wK9rT2mX7pL4qZ8vN1bC6yH3jF5dS0gA9eR2tY7u",
     "aws_secret_key_bare": "f(wK9rT2mX7pL4qZ8v/1bC6yH3jF5dS0gA9eR2tY7u)",
     "aws_session_token": "AWS_SESSION_TOKEN=" + "FwoGZXIvYXdzEJr" + "A1b2C3d4" * 14,
@@ -215,3 +219,51 @@ def test_detector_finds_its_example(detector):
 )
 def test_non_secrets_are_not_flagged(text):
     assert default_scanner().scan(text) == []
+
+
+# ---------------------------------------------------------------- general false-positive checks
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'cl_api_key = "a-fake-api-key-123456"',  # a value that says it is fake
+        "DOCKER_TOKEN=not_a_real_token",
+        'fake_api_key = "k3m9X2q7W4e8R1t6Y5u0"',  # names that say the value is not real
+        "not_secret = k3m9X2q7W4e8R1t6Y5u0",
+        "SUMO_ACCESS_KEY: AbCeFG123",  # a token name with a value too short to be generated
+        "    if cache_token != current_token:",  # a comparison with a name
+        "    userid = passwd = acct = ''",  # chained assignment: passwd is assigned to
+        "    SERVER_AUTH = '1.3.6.1.5.5.7.3.1'",  # an OID, a version
+        "        Pass 'parameters' and/or 'return_annotation' arguments",  # prose, not a directive
+        "gh gist list --secret\nansible-galaxy role search nginx -v",  # a flag's value is on its line
+        "token = {password}",  # a template field
+        # a JWT whose header was cut short is not a token
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        "curl -u admin: https://localhost:9200",  # an empty password, and a user name that is a word
+    ],
+)
+def test_general_non_secret_shapes(text):
+    assert default_scanner().scan(text) == []
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("curl -u 'sk_test_4eC39HqLyjWDarjtT1zdp7dc:' https://api.stripe.com/v1/charges", "stripe_key"),
+        ('curl -u "d2LkV78zLx!t:" https://localhost:9200', "cli_password"),  # API key as the user name
+        ('curl --user "{acd3c08b-74e8-4f44}":"{ZqL5kVrX1n8tA2}" https://x', "cli_password"),  # braces around values
+        ("'access_token': 'eyJ0eXAioiJKV1slS3oASx=='", "generic_secret"),  # base64 padding is not "=="
+        ("password 'c0rrect-h0rse';", "generic_password"),
+        # Basic credentials with one corrupted byte still read as user:password
+        ("Authorization: Basic " + base64.b64encode(b"v2e4JXkCIPvykaVOEQ_4jffTt90a:vzcAdasejf\x95fbP76UBc43MT11rUa").decode(), "basic_auth"),
+    ],
+)
+def test_general_secret_shapes(text, kind):
+    assert kind in {f.kind for f in default_scanner().scan(text)}
+
+
+def test_json_sent_as_basic_is_not_basic_auth():
+    jwt_header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    kinds = {f.kind for f in default_scanner().scan(f"Authorization: Basic {jwt_header}.eyJjb25maWRlbmNlIjowLjh9.kvRPfjAhLhtRTczoRgctVGp7KY1QVH3UBZM-gM0x8ec")}
+    assert "basic_auth" not in kinds and "jwt" in kinds

@@ -479,6 +479,13 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         priority=75,
     ),
     D(
+        "codeclimate_reporter_id",
+        r"(?i)(?P<key>CC_TEST_REPORTER_ID|codeclimate[\w.\-]{0,20}(?:token|key|id))[\"']?" + _OP + r"[\"']?(?P<secret>[a-f0-9]{64})\b",
+        "Code Climate test reporter id (a write token despite its name)",
+        key_check=False,
+        priority=75,
+    ),
+    D(
         "pulumi_token",
         r"\b(?P<secret>pul-[a-f0-9]{40})\b",
         "Pulumi access token",
@@ -763,6 +770,14 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         "Sourcegraph access token",
         min_entropy=3.0,
         priority=80,
+    ),
+    D(
+        "sourcegraph_token_legacy",
+        r"(?i)(?P<key>sourcegraph[\w.\-]{0,30})[\"']?" + _OP + r"[\"']?(?P<secret>[a-fA-F0-9]{40})\b",
+        "Sourcegraph access token in the older 40-hex format, next to a sourcegraph name",
+        kind="sourcegraph_token",
+        key_check=False,
+        priority=75,
     ),
     D(
         "kagi_key",
@@ -1080,11 +1095,21 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "cli_secret_flag",
-        r"(?:^|[\s\"'])--?(?P<key>(?:[A-Za-z][A-Za-z0-9\-_]*)?" + _KEYWORDISH + r"[A-Za-z0-9\-_]*)(?:=|\s+)(?:\"(?P<secret>[^\"\r\n]{1,500})\"|'(?P<secret2>[^'\r\n]{1,500})'|(?P<secret_bare>[^\s'\"]{1,500}))",
+        r"(?:^|[\s\"'])--?(?P<key>(?:[A-Za-z][A-Za-z0-9\-_]*)?" + _KEYWORDISH + r"[A-Za-z0-9\-_]*)(?:=|[ \t]+)(?:\"(?P<secret>[^\"\r\n]{1,500})\"|'(?P<secret2>[^'\r\n]{1,500})'|(?P<secret_bare>[^\s'\"]{1,500}))",
         "A secret passed as a command-line flag (--password=..., --token ..., -Password ...)",
         kind="cli_password",
         validators=("generic_value",),
         priority=60,
+    ),
+    D(
+        "curl_user_token",
+        r"(?:^|\s)(?:-u|--user)(?:\s+|=)[\"']?(?P<secret>[^\s:'\"<>]{8,200}):[\"']?(?:[\s;|&]|$)",
+        "curl -u <token>: (an API key sent as the user name with an empty password, as Stripe and Elasticsearch document)",
+        kind="cli_password",
+        keywords=("curl",),
+        min_entropy=3.0,
+        validators=("mixed_charset", "has_digit", "generic_value"),
+        priority=75,
     ),
     D(
         "psexec_password",
@@ -1100,6 +1125,13 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         kind="cli_password",
         validators=("generic_value",),
         priority=70,
+    ),
+    D(
+        "jenkins_initial_password",
+        r"(?i)use the following password to proceed to installation:\s+(?P<secret>[a-f0-9]{32})\b",
+        "The Jenkins initial admin password as its first start prints it (docker logs, console output)",
+        kind="generic_password",
+        priority=75,
     ),
     D(
         "netrc_password",
@@ -1151,8 +1183,9 @@ BUILTIN: tuple[DetectorSpec, ...] = (
     ),
     D(
         "generic_spaced_quoted",
-        r"(?m)^[ \t]*(?P<key>(?:[A-Za-z_][A-Za-z0-9_\-]*)?" + _KEYWORDISH + r"[A-Za-z0-9_\-]*)[ \t]+" + _QVALUE,
-        "name \"literal\" (Gradle, nginx and Apache style directives)",
+        r"(?m)^[ \t]*(?P<key>(?:[A-Za-z_][A-Za-z0-9_\-]*)?" + _KEYWORDISH + r"[A-Za-z0-9_\-]*)[ \t]+" + _QVALUE
+        + r"[ \t]*(?:[;,}]|//|#|$)",
+        "name \"literal\" alone on its line (Gradle, nginx and Apache style directives; not prose)",
         kind="generic_secret",
         validators=("generic_value",),
         priority=40,
@@ -1184,6 +1217,7 @@ _ANCHORS = {
     "generic_xml_element": r"<(?:[A-Za-z_][A-Za-z0-9_.\-:]*)?" + _KEYWORDISH + r"[A-Za-z0-9_.\-]*>",
     "cli_secret_flag": r"(?:^|[\s\"'])--?(?:[A-Za-z][A-Za-z0-9\-_]*)?" + _KEYWORDISH + r"[A-Za-z0-9\-_]*(?:=|[ \t]+)[^\s]",
     "curl_user_password": r"(?:^|\s)(?:-u|--user|--proxy-user)(?:\s+|=)",
+    "curl_user_token": r"(?:^|\s)(?:-u|--user)(?:\s+|=)",
     "bearer_token": r"(?i)(?:authorization|proxy-authorization)[\"']?\s*[:=]",
     "basic_auth_header": r"(?i)(?:authorization|proxy-authorization)[\"']?\s*[:=]\s*[\"']?\s*basic\s",
     "bearer_token_bare": r"\b[Bb]earer\s+[A-Za-z0-9\-._~+/]",
@@ -1218,7 +1252,7 @@ _ANCHORS = {
 
 
 #: anchored detectors whose match ends within a value of at most 500 characters
-_SHORT = {"generic_assignment", "generic_quoted_pair", "generic_spaced_quoted", "generic_xml_element", "cli_secret_flag", "curl_user_password", "basic_auth_header", "azure_storage_key", "azure_connection_string", "vault_unseal_key", "npmrc_auth_token", "mysql_password_flag"}
+_SHORT = {"generic_assignment", "generic_quoted_pair", "generic_spaced_quoted", "generic_xml_element", "cli_secret_flag", "curl_user_password", "curl_user_token", "basic_auth_header", "azure_storage_key", "azure_connection_string", "vault_unseal_key", "npmrc_auth_token", "mysql_password_flag"}
 
 
 def _finish(spec: DetectorSpec) -> DetectorSpec:

@@ -425,6 +425,13 @@ class Scanner:
                 continue  # `command substitution`, not a literal
             if style == "bare" and data[e : e + 1] in (b"(", b"[", b"."):
                 continue  # get_password(), cfg[...], obj.attr: code, not a literal
+            if style == "bare" and det.op_group:
+                op = m.group(det.op_group).strip()
+                if op in (b"==", b"!=", b"===", b"!==") and not secret.isdigit():
+                    continue  # "if token != current_token": a comparison with a name
+                rest = data[e : e + 3].lstrip(b" \t")
+                if rest[:1] == b"=" and rest[:2] != b"==":
+                    continue  # "a = b = ''": b is assigned to, a name
             if _inside_marker(data, s):
                 continue  # our own [REDACTED:kind:fingerprint]
             # "Password=myPassword;" in a connection string is a literal even if it reads like a name
@@ -528,6 +535,8 @@ def _accept(spec: DetectorSpec, det: _Detector, secret: str, key: str | None, ba
             return None
         if kind == "generic_secret" and validate.is_password_key(key):
             kind = "generic_password"
+    if kind == "generic_secret" and len(value) < validate.GENERIC_TOKEN_MIN_LENGTH:
+        return None  # tokens and keys are generated: a short value is a name, a flag or a stub
     if spec.min_length and len(value) < spec.min_length:
         return None
     if spec.placeholder_check and validate.is_placeholder(value):

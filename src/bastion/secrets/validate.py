@@ -160,7 +160,10 @@ def looks_like_reference(value: str) -> bool:
     if v.startswith(_TEMPLATE_MARKERS) or v.endswith(("}}", "%>", "%}")):
         return True
     if (v[0], v[-1]) in {("<", ">"), ("[", "]"), ("{", "}"), ("(", ")")}:
-        return True
+        # <your-token>, {password}, [PASSWORD] name what goes there; a generated value
+        # merely wrapped in braces ("{ZqL5kVrX1n8tA2}", a {GUID}) is still the value
+        inner = v[1:-1].strip()
+        return not (random_token(inner) and inner[:1] not in "{<[($%")
     if v.endswith(")") and "(" in v:
         return True
     low = v.lower()
@@ -171,6 +174,22 @@ def looks_like_reference(value: str) -> bool:
 
 _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|->|::)[A-Za-z_][A-Za-z0-9_]*)+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED_NUMBER = re.compile(r"v?[0-9]+(?:\.[0-9]+)+")
+
+
+#: Words that, standing as a word of a value (``a-fake-api-key``, ``dummy_token_1``), say
+#: it is not a real one. Only as separated words: ``12fakehij`` inside a random token is chance.
+FAKE_WORDS = frozenset({"fake", "dummy", "bogus", "notreal", "nonexistent"})
+_WORD_SPLIT = re.compile(r"[\s\-_.:/+=,;|]+")
+
+
+def says_fake(value: str) -> bool:
+    """A separated word of `value` is one of `FAKE_WORDS`, or it says "not a real ..."."""
+    words = _WORD_SPLIT.split(value.lower())
+    if any(w in FAKE_WORDS for w in words):
+        return True
+    folded = "".join(words)
+    return "notreal" in folded or "notareal" in folded
 
 
 def is_placeholder(value: str) -> bool:
@@ -182,6 +201,8 @@ def is_placeholder(value: str) -> bool:
     folded = "".join(ch for ch in value.lower() if ch not in _SEPARATORS)
     if folded in PLACEHOLDER_WORDS or "redacted" in folded:
         return True  # also keeps our own [REDACTED:...] markers from being found again
+    if says_fake(value):
+        return True
     return bool(_PLACEHOLDER_PHRASE.search(value))
 
 
@@ -369,7 +390,14 @@ NON_SECRET_SUFFIXES = frozenset(
     }
 )
 #: A first component from this list names something public.
-NON_SECRET_PREFIXES = frozenset({"public", "pub", "csrf", "xsrf", "publishable", "non", "no", "is", "has", "use", "show", "forgot", "reset", "confirm", "new", "old", "verify", "check", "validate", "get", "set", "min", "max"})
+NON_SECRET_PREFIXES = frozenset(
+    {
+        "public", "pub", "csrf", "xsrf", "publishable", "non", "no", "not", "is", "has", "use", "show", "forgot",
+        "reset", "confirm", "new", "old", "verify", "check", "validate", "get", "set", "min", "max",
+        # names that say the value is not a real credential
+        "fake", "dummy", "mock", "bogus",
+    }
+)
 
 
 def key_components(key: str) -> list[str]:
@@ -445,6 +473,10 @@ def is_password_key(key: str) -> bool:
     return any(w in _PASSWORD_WORDS or w.endswith(("password", "passwd")) for w in words)
 
 
+#: shortest value a free-text ``<token or key name> = <value>`` is reported for (gitleaks'
+#: generic rule uses the same bound); passwords have none, people choose short ones
+GENERIC_TOKEN_MIN_LENGTH = 10
+
 _RANDOM_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{12,}")
 
 
@@ -483,8 +515,8 @@ def valid_jwt(token: str) -> bool:
     except (UnicodeDecodeError, ValueError):
         # a header that starts as JSON but was edited (fixtures do this): accept if it
         # still opens an object with a known field
-        text = raw.decode("latin-1")
-        return text.startswith("{") and ('"alg"' in text or '"typ"' in text or '"kid"' in text)
+        text = raw.decode("latin-1").strip()
+        return text.startswith("{") and text.endswith("}") and ('"alg"' in text or '"typ"' in text or '"kid"' in text)
     return isinstance(header, dict) and bool({"alg", "typ", "kid", "enc", "x5t"} & header.keys())
 
 
@@ -493,13 +525,14 @@ def valid_basic_auth(value: str) -> bool:
     raw = _b64decode_loose(value.replace("+", "-").replace("/", "_").rstrip("="))
     if raw is None:
         return False
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    if ":" not in text or not text.isprintable():
+    # readable text; a byte or two lost in copying (a corrupted character) still reads as
+    # user:password, while random bytes are mostly unprintable
+    text = raw.decode("utf-8", "replace")
+    if ":" not in text or sum(1 for c in text if c.isprintable() and c != "\ufffd") < max(len(text) - 2, 0.9 * len(text)):
         return False
     user, _, password = text.partition(":")
+    if user.startswith("{"):
+        return False  # JSON (a JWT header sent as "Basic"), not user:password
     return bool(user or password) and not is_placeholder(password or user)
 
 
@@ -567,11 +600,13 @@ def generic_value(value: str) -> bool:
         return False  # a vendor format its own detector rejected (wrong length or alphabet)
     if v.isdigit() and len(v) < 6:
         return False
+    if _DOTTED_NUMBER.fullmatch(v):
+        return False  # a version, an address or an OID ("1.3.6.1.5.5.7.3.1")
     if _DOTTED_NAME.fullmatch(v) and not any(c.isdigit() for c in v.split(".")[-1][:1]):
         return False  # settings.API_KEY, var.db_password, kVK_Return.u16
     if v[0] == "<":
         return False  # markup or a <placeholder>
-    if any(tok in v for tok in (" + ", "+ ", " +", "||", "&&", "==", "->", "=>", "::", " = ")):
+    if any(tok in v.rstrip("=") for tok in (" + ", "+ ", " +", "||", "&&", "==", "->", "=>", "::", " = ")):  # not base64 padding
         return False
     if v.startswith(("http://", "https://", "file://", "/", "./", "../", "~/")):
         return False  # a URL or a path is where the secret lives, not the secret
@@ -616,6 +651,8 @@ def bare_value_ok(value: str, key: str) -> bool:
     ``password=password`` (keyword arguments), ``token = auth_token``,
     ``PASSWORD=DB_PASSWORD`` and ``api_key: API_KEY`` pass a variable along.
     """
+    if value.endswith(":") and len(value) > 1:
+        value = value[:-1]  # "if token != current_token:": the colon is the statement's
     low = value.lower()
     if low == key.lower() or low in key_components(key):
         return False
