@@ -151,3 +151,12 @@ def test_non_ascii_text_keeps_character_offsets_for_decoded_chunks():
     text = f"héllo wörld ✓ {secret} ünd"
     (f,) = default_scanner().scan(text)
     assert text[f.start : f.end] == secret and f.encoding == ("base64",)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), st.sampled_from([GH, f"password = '{PW}'", "é✓\n", "\n", base64.b64encode(f"token={GH}".encode()).decode()])), max_size=12))
+def test_property_line_and_column_match_a_reference(parts):
+    text = " ".join(parts)
+    for f in default_scanner().scan(text):
+        assert f.line == text.count("\n", 0, f.start) + 1
+        assert f.column == f.start - (text.rfind("\n", 0, f.start) + 1) + 1

@@ -1255,10 +1255,15 @@ _ANCHORS = {
 _SHORT = {"generic_assignment", "generic_quoted_pair", "generic_spaced_quoted", "generic_xml_element", "cli_secret_flag", "curl_user_password", "curl_user_token", "basic_auth_header", "azure_storage_key", "azure_connection_string", "vault_unseal_key", "npmrc_auth_token", "mysql_password_flag"}
 
 
+#: detectors whose matches never contain a line break and whose anchor ends on the match's
+#: line (its last byte is the value's first): confirmed on that line alone
+_SINGLE_LINE = {"generic_assignment", "cli_secret_flag"}
+
+
 def _finish(spec: DetectorSpec) -> DetectorSpec:
     if spec.id in _WHOLE_TEXT:
         return spec
-    return replace(spec, window=640 if spec.id in _SHORT else 4096, anchor=_ANCHORS.get(spec.id))
+    return replace(spec, window=640 if spec.id in _SHORT else 4096, anchor=_ANCHORS.get(spec.id), single_line=spec.id in _SINGLE_LINE)
 
 
 BUILTIN = tuple(_finish(s) for s in BUILTIN)

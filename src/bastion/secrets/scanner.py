@@ -344,8 +344,9 @@ class Scanner:
         if not text:
             return []
         depth = self.decode_depth if decode_depth is None else decode_depth
-        cands = self._scan_text(text, depth)
-        return self._to_findings(text, cands)
+        data = text.encode("utf-8", "surrogatepass")
+        cands = self._scan_text(text, depth, data)
+        return self._to_findings(text, cands, data)
 
     # ------------------------------------------------------------------ internals
 
@@ -353,8 +354,9 @@ class Scanner:
         kw = self._detectors[i].keyword_ids
         return not kw or any(k in hits for k in kw)
 
-    def _scan_text(self, text: str, depth: int) -> list[_Cand]:
-        data = text.encode("utf-8", "surrogatepass")
+    def _scan_text(self, text: str, depth: int, data: bytes | None = None) -> list[_Cand]:
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
         hits, positions = self._prefilter.scan(data)
         if not hits:
             return []
@@ -365,7 +367,8 @@ class Scanner:
             det = self._detectors[i]
             pos = positions.get(i)
             if pos and pos is not _OVERFLOW:
-                for ws, we in _windows(data, pos, det.spec.window or 0, det.spec.anchor is not None):
+                spans = _lines(data, pos) if det.spec.single_line else _windows(data, pos, det.spec.window or 0, det.spec.anchor is not None)
+                for ws, we in spans:
                     self._confirm(det, data, ws, cands, we)
             else:
                 self._confirm(det, data, max(0, hits[i] - MAX_MATCH_WINDOW), cands)
@@ -389,26 +392,34 @@ class Scanner:
 
     def _confirm(self, det: _Detector, data: bytes, pos: int, out: list[_Cand], endpos: int | None = None) -> None:
         spec = det.spec
-        matches = det.regex.finditer(data, pos) if endpos is None else det.regex.finditer(data, pos, endpos)
+        if endpos is None:
+            base, matches = 0, det.regex.finditer(data, pos)
+        else:
+            # a window starts at a line break (or the text's start) and ends after one: RE2
+            # on the slice sees the same boundaries, and a small slice is faster to search
+            base, matches = pos, det.regex.finditer(data[pos:endpos])
         for m in matches:
+            span = m.span
             s = e = -1
             style = ""
             for gi, st in det.secret_groups:
-                gs, ge = m.span(gi)
+                gs, ge = span(gi)
                 if gs >= 0:
-                    s, e, style = gs, ge, st
+                    s, e, style = gs + base, ge + base, st
                     break
             if s < 0:
                 if det.secret_groups:
                     continue
-                s, e = m.span()
+                s, e = span()
+                s, e = s + base, e + base
             if e <= s:
                 continue
             secret = data[s:e].decode("utf-8", "replace")
             key = None
             for gi in det.key_groups:
-                ks, ke = m.span(gi)
+                ks, ke = span(gi)
                 if ks >= 0:
+                    ks, ke = ks + base, ke + base
                     key = data[ks:ke].decode("utf-8", "replace")
                     if style == "bare" and det.op_group:
                         op = m.group(det.op_group)
@@ -467,25 +478,26 @@ class Scanner:
             out.append(_Cand(bs, be, best.priority, best.kind, best.detector, best.severity, secret, (ch.encoding,) + best.encoding))
         return out
 
-    def _to_findings(self, text: str, cands: list[_Cand]) -> list[Finding]:
+    def _to_findings(self, text: str, cands: list[_Cand], data: bytes) -> list[Finding]:
         if not cands:
             return []
-        ascii_text = text.isascii()
-        data = None if ascii_text else text.encode("utf-8", "surrogatepass")
+        # ASCII: byte offsets are character offsets
+        conv = None if len(data) == len(text) else _ByteToChar(data)
         out: list[Finding] = []
-        line, line_start, pos = 1, 0, 0
-        conv = _ByteToChar(data) if data is not None else None
+        line, line_start, bpos, pos = 1, 0, 0, 0
         for c in cands:
             if conv is None:
                 s, e = c.start, c.end
             else:
                 s, e = conv.span(c.start, c.end)
-            # advance line counting incrementally (findings are sorted by start)
-            nl = text.count("\n", pos, s)
-            if nl:
-                line += nl
-                line_start = text.rfind("\n", pos, s) + 1
-            pos = s
+            # count lines incrementally (findings are sorted by start), in the bytes: faster
+            if c.start > bpos:
+                nl = data.count(b"\n", bpos, c.start)
+                bpos = c.start
+                if nl:
+                    line += nl
+                    line_start = text.rfind("\n", pos, s) + 1
+            pos = max(pos, s)
             out.append(Finding(c.kind, c.detector, s, e, line, s - line_start + 1, c.severity, c.secret, c.encoding))
         return out
 
@@ -566,6 +578,27 @@ def _merge(cands: list[_Cand]) -> list[_Cand]:
             out[-1] = _Cand(start, end, winner.priority, winner.kind, winner.detector, winner.severity, winner.secret, winner.encoding)
         else:
             out.append(c)
+    return out
+
+
+def _lines(data: bytes, ends: list[int]) -> list[tuple[int, int]]:
+    """The lines holding the byte before each reported end, from one byte before the line
+    start (left-boundary classes see the newline) to after its newline; merged."""
+    n = len(data)
+    out: list[tuple[int, int]] = []
+    last_end = -1
+    for p in ends:
+        q = max(p - 1, 0)
+        if q < last_end:
+            continue  # on the line already taken
+        ws = max(data.rfind(b"\n", 0, q), 0)
+        nl = data.find(b"\n", q)
+        we = n if nl < 0 else nl + 1
+        if out and ws <= out[-1][1]:
+            out[-1] = (out[-1][0], we)
+        else:
+            out.append((ws, we))
+        last_end = we
     return out
 
 

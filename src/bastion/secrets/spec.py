@@ -77,6 +77,9 @@ class DetectorSpec:
     #: a cheaper Hyperscan pattern that fires once where a match ends or close after it,
     #: for patterns that would otherwise report many end positions (generic assignments)
     anchor: str | None = None
+    #: every match lies within one line and the anchor's last byte is on that line: RE2
+    #: confirms on that line only (generic assignments fire on every ``token = x`` of code)
+    single_line: bool = False
     tags: tuple[str, ...] = field(default=())
 
     @property
