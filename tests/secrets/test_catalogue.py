@@ -267,3 +267,23 @@ def test_json_sent_as_basic_is_not_basic_auth():
     jwt_header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
     kinds = {f.kind for f in default_scanner().scan(f"Authorization: Basic {jwt_header}.eyJjb25maWRlbmNlIjowLjh9.kvRPfjAhLhtRTczoRgctVGp7KY1QVH3UBZM-gM0x8ec")}
     assert "basic_auth" not in kinds and "jwt" in kinds
+
+
+def test_checksum_confirms_github_and_npm_tokens():
+    from bastion.secrets.validate import crc32_base62
+
+    real = "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"  # the format's published example
+    assert crc32_base62(real) and not crc32_base62(real[:-1] + "8")
+    (ok,) = default_scanner().scan(f"token={real}")
+    (bad,) = default_scanner().scan(f"token={real[:-1]}8")
+    assert (ok.kind, ok.severity) == ("github_token", "critical")
+    assert (bad.kind, bad.severity) == ("github_token", "high")  # still reported: stubs leak too
+
+
+def test_policy_detector_can_use_a_checksum():
+    from bastion.secrets import DetectorSpec
+
+    spec = DetectorSpec.from_dict({"id": "corp_token", "pattern": r"\bghp_[A-Za-z0-9]{36}\b", "confirms": "crc32_base62", "priority": 99})
+    assert spec.to_dict()["confirms"] == "crc32_base62"
+    with pytest.raises(ValueError, match="unknown validator"):
+        DetectorSpec.from_dict({"id": "corp_token", "pattern": "x+", "confirms": "nope"})

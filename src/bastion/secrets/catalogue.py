@@ -361,6 +361,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         r"\b(?P<secret>gh[pousr]_[A-Za-z0-9]{36,255})\b",
         "GitHub personal, OAuth, user-to-server, server-to-server or refresh token",
         min_entropy=3.0,
+        confirms="crc32_base62",
         priority=85,
     ),
     D(
@@ -402,6 +403,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b",
         "npm access token",
         min_entropy=3.0,
+        confirms="crc32_base62",
         priority=85,
     ),
     D(

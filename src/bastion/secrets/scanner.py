@@ -143,6 +143,7 @@ class _Detector:
     validators: tuple[Callable[[str], bool], ...]
     keyword_ids: tuple[int, ...]
     op_group: int = 0
+    confirms: Callable[[str], bool] | None = None
 
 
 def _compile(spec: DetectorSpec, keyword_index: dict[str, int]) -> _Detector:
@@ -153,7 +154,8 @@ def _compile(spec: DetectorSpec, keyword_index: dict[str, int]) -> _Detector:
     key_groups = tuple(sorted(i for n, i in gi.items() if n.startswith("key")))
     validators = tuple(validate.get_validator(v) for v in spec.validators)
     kw_ids = tuple(keyword_index[k.lower()] for k in spec.keywords)
-    return _Detector(spec, regex, secret_groups, key_groups, validators, kw_ids, op_group)
+    confirms = validate.get_validator(spec.confirms) if spec.confirms else None
+    return _Detector(spec, regex, secret_groups, key_groups, validators, kw_ids, op_group, confirms)
 
 
 # --------------------------------------------------------------------------- prefilter
@@ -450,7 +452,8 @@ class Scanner:
             kind = _accept(spec, det, secret, key, style == "bare", bool(conn))
             if kind is None or kind in self.disabled_kinds:
                 continue
-            out.append(_Cand(s, e, spec.priority, kind, spec.id, spec.severity, secret))
+            severity = "critical" if det.confirms is not None and det.confirms(secret) else spec.severity
+            out.append(_Cand(s, e, spec.priority, kind, spec.id, severity, secret))
 
     def _scan_decoded(self, text: str, data: bytes, found: list[_Cand], depth: int, ends: dict[str, list[int]], overflow: bool) -> list[_Cand]:
         """Decode the runs around the trigger positions of the first pass and scan them again."""

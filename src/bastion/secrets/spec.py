@@ -62,6 +62,9 @@ class DetectorSpec:
     severity: str = "high"
     #: names from `validate.VALIDATORS`, all must pass
     validators: tuple[str, ...] = ()
+    #: a validator from `validate.VALIDATORS` that proves the format (a checksum): a finding
+    #: that passes it is reported as "critical"; one that fails is still reported, at `severity`
+    confirms: str | None = None
     #: reject placeholders (``xxxx``, ``<token>``, ``${VAR}``) — on unless the format itself is the evidence
     placeholder_check: bool = True
     #: validate the ``key`` group with `validate.is_secret_key`
@@ -114,7 +117,7 @@ class DetectorSpec:
                 raise ValueError(f"{where}: keywords must be non-empty strings")
             if not kw.isascii():
                 raise ValueError(f"{where}: keywords must be ASCII")
-        for name in self.validators:
+        for name in self.validators + ((self.confirms,) if self.confirms else ()):
             try:
                 validate.get_validator(name)
             except ValueError as exc:
@@ -140,6 +143,7 @@ class DetectorSpec:
             "validators",
             "placeholder_check",
             "priority",
+            "confirms",
         }
         unknown = sorted(set(data) - allowed)
         ident = data.get("id", "?")
@@ -166,6 +170,7 @@ class DetectorSpec:
                 severity=str(data.get("severity", "high")).lower(),
                 validators=tuple(validators),
                 placeholder_check=bool(data.get("placeholder_check", True)),
+                confirms=None if data.get("confirms") is None else str(data["confirms"]),
                 priority=int(data.get("priority", 60)),
                 source=source,
             )
@@ -183,5 +188,7 @@ class DetectorSpec:
             out["min_entropy"] = self.min_entropy
         if self.validators:
             out["validators"] = list(self.validators)
+        if self.confirms:
+            out["confirms"] = self.confirms
         out["source"] = self.source
         return out

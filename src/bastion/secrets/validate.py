@@ -18,6 +18,7 @@ import html
 import json
 import math
 import re
+import zlib
 from collections import Counter
 from functools import lru_cache
 from typing import Callable
@@ -548,6 +549,25 @@ def valid_luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def crc32_base62(token: str) -> bool:
+    """GitHub (``ghp_`` ... 2021 format) and npm (``npm_``) tokens: the last 6 characters are the
+    CRC32 of the 30 random ones before them, in base62 (zero-padded). A real token always
+    passes; documentation stubs and generated test values almost never do.
+    """
+    prefix, sep, rest = token.rpartition("_")
+    if not sep or len(rest) != 36 or prefix not in ("ghp", "gho", "ghu", "ghs", "ghr", "npm"):
+        return False
+    n = zlib.crc32(rest[:30].encode("ascii", "replace"))
+    digits = []
+    while n:
+        n, r = divmod(n, 62)
+        digits.append(_BASE62[r])
+    return "".join(reversed(digits)).rjust(6, "0") == rest[30:]
+
+
 def mixed_charset(value: str) -> bool:
     """At least two of: lowercase, uppercase, digits. Cuts words and plain numbers."""
     classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
@@ -679,6 +699,7 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {
     "url_password": url_password,
     "length_40": lambda v: len(v) == 40,
     "random_token": random_token,
+    "crc32_base62": crc32_base62,
 }
 
 
