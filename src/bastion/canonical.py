@@ -31,8 +31,9 @@ from typing import Any, Mapping
 import orjson
 
 from bastion.errors import BastionError
+from bastion.model import Action, coerce_action
 
-__all__ = ["CanonicalError", "canonical", "canonical_bytes", "action_digest", "digest_fields", "sha256_hex"]
+__all__ = ["CanonicalError", "canonical", "canonical_bytes", "action_digest", "digest_bytes", "digest_fields", "sha256_hex"]
 
 
 class CanonicalError(BastionError, ValueError):
@@ -209,8 +210,6 @@ def format_number(x: float) -> str:
 
 def digest_fields(action: Any) -> dict[str, Any]:
     """The part of an action its digest covers: contract fields except `id`, defaults left out."""
-    from bastion.model import coerce_action
-
     act = coerce_action(action)
     fast = _fast_fields(act)
     if fast is not None:
@@ -231,14 +230,25 @@ _OPTIONAL = {"agent": ("id", "role", "team", "owner"), "session": ("id", "parent
 _SEQUENCES = {"agent": ("tags",), "risk": ("signals",)}
 
 
+#: the field values (`__dict__`) of each nested model at its defaults
+_EMPTY_NESTED: dict[str, dict[str, Any]] = {}
+
+
 def _fast_ok() -> Any:
     if not _FAST:
-        from bastion.model import Action
-
         fields = {"": tuple(Action.model_fields)}
         for name in _NESTED:
             fields[name] = tuple(Action.model_fields[name].annotation.model_fields)  # type: ignore[union-attr]
-        _FAST.append(Action if fields == _SCHEMA else None)
+        empty = Action(capability="x")
+        for name in _NESTED:
+            _EMPTY_NESTED[name] = dict(getattr(empty, name).__dict__)
+        ok = fields == _SCHEMA and all(
+            list(_EMPTY_NESTED[name]) == list(_SCHEMA[name])
+            and all(_EMPTY_NESTED[name][f] is None for f in _OPTIONAL[name])
+            and all(_EMPTY_NESTED[name][f] == () for f in _SEQUENCES.get(name, ()))
+            for name in _NESTED
+        ) and _EMPTY_NESTED["session"]["depth"] == 0
+        _FAST.append(Action if ok else None)
     return _FAST[0]
 
 
@@ -247,42 +257,80 @@ def _fast_fields(a: Any) -> dict[str, Any] | None:
 
     Identical output by construction (and by a property test against the generic path).
     """
+    fields = _fast_plain_fields(a)
+    return fields[0] if fields is not None else None
+
+
+def _fast_plain_fields(a: Any) -> tuple[dict[str, Any], bool] | None:
+    """(digest fields, whether every value is of a plain JSON type), or None for the generic path.
+
+    The flag lets `digest_bytes` skip the second walk over the value that
+    `canonical_bytes` would otherwise make to find out (args and context are walked
+    here anyway; the other fields are checked one by one, which costs nothing).
+    """
     cls = _fast_ok()
     if cls is None or type(a) is not cls:
         return None
-    args, context = a.args, a.context
+    d = a.__dict__  # pydantic keeps field values here: plain dict reads, no attribute lookups
+    args, context = d["args"], d["context"]
     if (args and not _plain(args)) or (context and not _plain(context)):
         return None
-    out: dict[str, Any] = {"capability": a.capability}
-    if a.target is not None:
-        out["target"] = a.target
+    capability, target, environment = d["capability"], d["target"], d["environment"]
+    plain = type(capability) is str
+    out: dict[str, Any] = {"capability": capability}
+    if target is not None:
+        out["target"] = target
+        plain = plain and type(target) is str
     if args:
         out["args"] = args
-    if a.environment is not None:
-        out["environment"] = a.environment
+    if environment is not None:
+        out["environment"] = environment
+        plain = plain and type(environment) is str
     for name in _NESTED:
-        model = getattr(a, name)
+        fields = d[name].__dict__
+        if fields == _EMPTY_NESTED[name]:
+            continue  # every field at its default: the common case for resource and risk
         sub: dict[str, Any] = {}
         for f in _OPTIONAL[name]:  # default None
-            v = getattr(model, f)
+            v = fields[f]
             if v is not None:
                 sub[f] = v
+                if type(v) is not str:
+                    plain = False
         for f in _SEQUENCES.get(name, ()):  # default ()
-            v = getattr(model, f)
+            v = fields[f]
             if v:
-                sub[f] = list(v)
-        if name == "session" and model.depth != 0:
-            sub["depth"] = model.depth
+                v = sub[f] = list(v)
+                for item in v:
+                    if type(item) is not str:
+                        plain = False
+        if name == "session":
+            depth = fields["depth"]
+            if depth != 0:
+                sub["depth"] = depth
+                if type(depth) is not int:
+                    plain = False
         if sub:
             out[name] = sub
     if context:
         out["context"] = context
-    return out
+    return out, plain
+
+
+def digest_bytes(action: Any) -> tuple[dict[str, Any], bytes]:
+    """`digest_fields(action)` and its canonical JSON (the bytes `action_digest` hashes)."""
+    act = coerce_action(action)
+    fast = _fast_plain_fields(act)
+    if fast is not None:
+        fields, plain = fast
+        return fields, canonical_bytes(fields, plain=True if plain else None)
+    fields = _prune(act.model_dump(mode="json"), _DEFAULTS or _defaults())
+    return fields, canonical_bytes(fields)
 
 
 def action_digest(action: Any) -> str:
     """"sha256:<hex>" of the canonical JSON of `digest_fields(action)`. Stable; approvals bind to it."""
-    return "sha256:" + hashlib.sha256(canonical_bytes(digest_fields(action))).hexdigest()
+    return "sha256:" + hashlib.sha256(digest_bytes(action)[1]).hexdigest()
 
 
 _DEFAULTS: dict[str, Any] | None = None
@@ -294,8 +342,6 @@ _NESTED = ("agent", "session", "resource", "risk")
 def _defaults() -> dict[str, Any]:
     global _DEFAULTS
     if _DEFAULTS is None:
-        from bastion.model import Action
-
         d = Action(capability="x").model_dump(mode="json")
         d.pop("capability")
         _DEFAULTS = d

@@ -19,6 +19,7 @@ recomputes them from the stored body, so a query can never be fooled by an edite
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,15 +27,15 @@ from typing import Any, Mapping, Protocol
 
 import orjson
 
-from bastion.canonical import CanonicalError, _plain, canonical, canonical_bytes, digest_fields, sha256_hex
+from bastion.canonical import CanonicalError, canonical, canonical_bytes, digest_bytes
 from bastion.model import new_id
 
 RECORD_VERSION = 1
 DECISION = "decision"
-#: ids made by bastion.model.new_id in this process: a kind letter, this process's random
+#: ids made by bastion.model.new_id in this process: a short kind, this process's random
 #: prefix and a counter. They carry nothing from the agent, so they skip the redactor
 #: (which spends tens of microseconds on each such hex string).
-_GENERATED_ID = re.compile(r"\A[a-z]-" + re.escape(new_id("x")[2:10]) + r"[0-9a-f]{8,}\Z")
+_GENERATED_ID = re.compile(r"\A[a-z]{1,4}-" + re.escape(new_id("x")[2:10]) + r"[0-9a-f]{8,16}\Z")
 #: the one timestamp form records use (fixed pattern, no backtracking): it sorts like time
 _ISO_MS = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
 
@@ -99,9 +100,23 @@ def _redaction_list(items: Any, prefix: str) -> list[Any]:
     return out
 
 
-#: Decision fields that differ from one decision to the next; the rest (reason, rules,
-#: policy ids, obligations...) repeats for every decision a rule makes.
-_VOLATILE = frozenset(("decision_id", "action_id", "timestamp", "risk_score", "redactions", "redacted_action"))
+#: Decision fields that differ from one decision to the next, in canonical (sorted)
+#: order; the rest (reason, rules, policy ids, obligations...) repeats for every decision
+#: a rule makes.
+_VOLATILE_ORDER = (
+    "action_id",
+    "approval_id",
+    "decision_id",
+    "redacted_action",
+    "redactions",
+    "retry_after",
+    "risk_score",
+    "timestamp",
+)
+_VOLATILE = frozenset(_VOLATILE_ORDER)
+#: ids a decision carries: scanned with the action unless this process generated them
+_IDS = ("action_id", "approval_id", "decision_id")
+_OTHER_VOLATILE = ("redacted_action", "redactions", "retry_after", "risk_score")
 
 
 class RecordBuilder:
@@ -109,8 +124,11 @@ class RecordBuilder:
 
     The redactor costs microseconds per string it scans, and most of a decision (rule
     reasons, sources, policy ids) is the same text for every decision a rule makes, so
-    that part is redacted once per distinct content (bounded memo, exact: the key is its
-    canonical JSON). The per-decision ids ride along with the action in one redactor call.
+    that part is redacted and rendered as canonical JSON once per distinct content
+    (bounded memo, exact: looked up by its JSON and confirmed by equality). A record's
+    bytes are then spliced together from those pieces and the per-decision fields, in
+    canonical key order, in one pass without intermediate dicts. The per-decision ids
+    ride along with the action in one redactor call.
     """
 
     def __init__(self, redactor: RedactorLike, memo_size: int = 4096) -> None:
@@ -120,68 +138,128 @@ class RecordBuilder:
 
     def _stable(self, stable: dict[str, Any]) -> "_Stable":
         key = _memo_key(stable)
-        hit = self._memo.get(key)
-        if hit is None:
-            red, found = self.redactor.redact_value(stable)
-            rules = [r for r in _list(red.get("rules")) if type(r) is dict]
-            hit = _Stable(
-                red,
-                _redaction_list(found, "decision."),
-                _plain(red),
-                _str(red.get("decision")),
-                _names([*_list(red.get("policy_ids")), *(r.get("policy") for r in rules)]),
-                _names([r.get("rule") for r in rules]),
-            )
-            if len(self._memo) >= self._memo_size:
-                self._memo.clear()
-            self._memo[key] = hit
+        hit = self._memo.get(key) if key is not None else None
+        if hit is None or hit.source != stable:
+            hit = self._render_stable(stable)
+            if key is not None and self._memo_size:
+                if len(self._memo) >= self._memo_size:
+                    self._memo.clear()
+                self._memo[key] = hit
         return hit
 
-    def decision(self, decision: Mapping[str, Any], action: Any) -> PreparedRecord:
-        """A decision (its `to_dict()`) and its action (Action or mapping) as a record."""
+    def _render_stable(self, stable: dict[str, Any]) -> "_Stable":
+        red, found = self.redactor.redact_value(stable)
+        if type(red) is not dict:
+            raise CanonicalError("the redactor returned something other than an object for a decision")
+        rules = [r for r in _list(red.get("rules")) if type(r) is dict]
+        # each field as a pre-rendered canonical JSON fragment: orjson then writes the
+        # whole decision, sorted, in one call. Its key order (code points) is canonical
+        # (UTF-16 code units) unless a key holds a character beyond U+FFFF: then the
+        # decision takes the careful path.
+        fragments: dict[str, Any] | None = {}
+        for k, v in red.items():
+            if type(k) is not str:
+                raise CanonicalError(f"object keys must be strings, got {type(k).__name__}")
+            if k in _VOLATILE:  # a key the redactor rewrote into a per-decision name
+                raise CanonicalError(f"decision field {k!r} appears twice")
+            if fragments is not None:
+                fragments[k] = orjson.Fragment(canonical_bytes(v))
+                if not k.isascii() and max(k) > "\uffff":
+                    fragments = None
+        return _Stable(
+            stable,
+            red,
+            fragments,
+            _redaction_list(found, "decision."),
+            _str(red.get("decision")),
+            _names([*_list(red.get("policy_ids")), *(r.get("policy") for r in rules)]),
+            _names([r.get("rule") for r in rules]),
+        )
+
+    def decision(self, decision: Mapping[str, Any], action: Any, *, owned: bool = False) -> PreparedRecord:
+        """A decision (its `to_dict()`) and its action (Action or mapping) as a record.
+
+        `owned=True`: `decision` is the caller's own copy, which this may take apart.
+        """
+        snap: dict[str, Any] = decision if owned and type(decision) is dict else dict(decision)  # type: ignore[assignment]
+        # the per-decision fields come out; what remains is the repeating part
+        vol = {k: snap.pop(k) for k in _VOLATILE_ORDER if k in snap}
+        try:
+            return self._decision(snap, vol, action)
+        except BaseException:
+            snap.update(vol)  # the caller's copy stays whole (it names the decision in errors)
+            raise
+
+    def _decision(self, snap: dict[str, Any], vol: dict[str, Any], action: Any) -> PreparedRecord:
         red = self.redactor
-        fields = digest_fields(action)
-        raw = canonical_bytes(fields)
-        digest = "sha256:" + sha256_hex(raw)
+        fields, raw = digest_bytes(action)
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        ts = vol.get("timestamp")
+        if type(ts) is not str or not _ISO_MS.match(ts):
+            raise CanonicalError("the decision's timestamp is not an ISO 8601 UTC time with milliseconds")
         # the action, and the ids the decision carries unless this process generated them
         # (an agent may choose its action ids; ids from bastion.model.new_id hold no input)
-        ids = {k: decision[k] for k in ("action_id", "decision_id") if k in decision}
-        scan = dict(fields)
-        for name, value in ids.items():
-            if not (type(value) is str and _GENERATED_ID.match(value)):
-                scan[name] = value
-        red_scan, found_a = red.redact_action(scan)
+        scan: dict[str, Any] | None = None
+        scanned_ids: list[str] = []
+        for name in _IDS:
+            if name in vol:
+                value = vol[name]
+                if not (type(value) is str and _GENERATED_ID.match(value)):
+                    if scan is None:
+                        scan = dict(fields)
+                    scan[name] = value
+                    scanned_ids.append(name)
+        red_scan, found_a = red.redact_action(fields if scan is None else scan)
         if found_a:
             red_scan = dict(red_scan)
-            for name in ids:
-                if name in scan:
-                    ids[name] = red_scan.pop(name, None)
+            for name in scanned_ids:
+                vol[name] = red_scan.pop(name, None)
             action_bytes = canonical_bytes(red_scan)
         else:
             red_scan = fields
             action_bytes = raw
-        hit = self._stable({k: v for k, v in decision.items() if k not in _VOLATILE})
-        red_decision = dict(hit.redacted)
-        red_decision.update(ids)
-        ts = decision.get("timestamp")
-        if not isinstance(ts, str) or not _ISO_MS.match(ts):
-            raise CanonicalError("the decision's timestamp is not an ISO 8601 UTC time with milliseconds")
-        red_decision["timestamp"] = ts
-        extra: dict[str, Any] = {}
-        for k in ("risk_score", "redactions", "redacted_action"):
-            if k in decision:
-                v = decision[k]
-                if type(v) is int or v is None or (type(v) in (list, dict) and not v):
-                    red_decision[k] = v
-                else:
-                    extra[k] = v
+        hit = self._stable(snap)
+        # Per-decision fields of plain shapes (generated ids, integers, empty lists, null)
+        # go to orjson as they are; anything else (a non-empty redactions list, a redacted
+        # action, a float) is redacted first and rendered by the careful path.
+        odd: dict[str, Any] | None = None
+        for k in _OTHER_VOLATILE:
+            if k in vol:
+                v = vol[k]
+                if not (type(v) is int or v is None or (type(v) in (list, dict) and not v)):
+                    if odd is None:
+                        odd = {}
+                    odd[k] = v
         found_v: list[Any] = []
-        plain = hit.plain and all(type(v) is str for v in ids.values())
-        if extra:
-            red_extra, found_v = red.redact_value(extra)
-            red_decision.update(red_extra)
-            plain = plain and _plain(red_extra)
-        redacted = [_place(r, ids) for r in _redaction_list(found_a, "")] + hit.found + _redaction_list(found_v, "decision.")
+        if odd is not None:
+            red_odd, found_v = red.redact_value(odd)
+            if type(red_odd) is not dict or red_odd.keys() != odd.keys():
+                raise CanonicalError("the redactor changed the shape of a decision's fields")
+            vol.update(red_odd)
+            odd = red_odd
+        if found_a:  # a redacted id may be anything the redactor returns
+            for name in _IDS:
+                if name in vol and type(vol[name]) is not str:
+                    odd = odd if odd is not None else {}
+                    odd[name] = vol[name]
+        decision_bytes = None
+        if hit.fragments is not None:
+            rendered = vol
+            if odd is not None:
+                rendered = dict(vol)
+                for k, v in odd.items():
+                    rendered[k] = orjson.Fragment(canonical_bytes(v))
+            try:
+                decision_bytes = orjson.dumps({**hit.fragments, **rendered}, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:  # a lone surrogate or an integer beyond 64 bits
+                pass
+        if decision_bytes is None:
+            decision_bytes = canonical_bytes({**hit.redacted, **vol})
+        if found_a or found_v or hit.found:
+            redacted = [_place(r, scanned_ids) for r in _redaction_list(found_a, "")] + hit.found + _redaction_list(found_v, "decision.")
+            redacted_bytes = canonical_bytes(redacted)
+        else:
+            redacted_bytes = b"[]"
         # Keys are written in canonical order, so the concatenation IS the canonical JSON.
         body = b"".join(
             (
@@ -190,23 +268,26 @@ class RecordBuilder:
                 b',"action_digest":"',
                 digest.encode("ascii"),
                 b'","decision":',
-                canonical_bytes(red_decision, plain=True if plain else None),
+                decision_bytes,
                 b',"kind":"decision","redacted":',
-                canonical_bytes(redacted) if redacted else b"[]",
+                redacted_bytes,
                 b',"ts":"',
                 ts.encode("ascii"),
                 b'","v":%d}' % RECORD_VERSION,
             )
         )
         agent = red_scan.get("agent")
+        agent = agent.get("id") if type(agent) is dict else None
         session = red_scan.get("session")
+        session = session.get("id") if type(session) is dict else None
+        capability = red_scan.get("capability")
         columns = (
             ts,
             DECISION,
             hit.effect,
-            _str(agent.get("id")) if type(agent) is dict else None,
-            _str(session.get("id")) if type(session) is dict else None,
-            _str(red_scan.get("capability")),
+            agent if type(agent) is str else None,
+            session if type(session) is str else None,
+            capability if type(capability) is str else None,
             None,
             hit.policies,
             hit.rules,
@@ -234,17 +315,18 @@ class RecordBuilder:
 
 @dataclass(slots=True, frozen=True)
 class _Stable:
-    """The redacted repeating part of a decision, and what the index needs from it."""
+    """The redacted repeating part of a decision, rendered, and what the index needs from it."""
 
+    source: dict[str, Any]  # what was redacted (a memo hit must equal it)
     redacted: dict[str, Any]
+    fragments: dict[str, Any] | None  # field -> orjson.Fragment of its canonical JSON; None: careful path
     found: list[Any]
-    plain: bool
     effect: str | None
     policies: str | None
     rules: str | None
 
 
-def _place(redaction: dict[str, Any], ids: Mapping[str, Any]) -> dict[str, Any]:
+def _place(redaction: dict[str, Any], ids: Any) -> dict[str, Any]:
     """Paths from the action scan: the ids it carried live in the decision."""
     path = redaction.get("path")
     if isinstance(path, str):
@@ -253,13 +335,14 @@ def _place(redaction: dict[str, Any], ids: Mapping[str, Any]) -> dict[str, Any]:
     return redaction
 
 
-def _memo_key(value: Any) -> bytes:
-    """A key that differs whenever `value` differs (orjson is exact except NaN/inf -> null)."""
+def _memo_key(value: Any) -> bytes | None:
+    """A lookup key for `value` (None: not memoised). Equal values of one shape give equal
+    keys; a hit is confirmed by equality, since orjson writes a few distinct values alike
+    (NaN and null, a datetime and its ISO string)."""
     try:
-        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
-        return b"c" + canonical_bytes(value)
-    return b"c" + canonical_bytes(value) if b"null" in key else b"o" + key
+        return None
 
 
 def build_decision_record(decision: Mapping[str, Any], action: Any, redactor: RedactorLike) -> PreparedRecord:

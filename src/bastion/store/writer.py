@@ -50,6 +50,12 @@ _live: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
 _GATHER_QUANTUM = 0.0001
 
 
+def _decision_id(decision: Any) -> Any:
+    if isinstance(decision, Mapping):
+        return decision.get("decision_id")
+    return getattr(decision, "decision_id", None)
+
+
 def _safe_error(exc: BaseException) -> str:
     """An error description that cannot carry record content."""
     if isinstance(exc, (CanonicalError, StoreError)):
@@ -177,7 +183,8 @@ class AuditWriter:
                         return self._refuse(why)
                     # in flight: it lands when the store answers
                     if self._deny:
-                        self._late.append(str(snap.get("decision_id")))  # say so in the chain
+                        # say so in the chain (from the caller's decision: the writer owns snap now)
+                        self._late.append(str(_decision_id(decision)))
                         raise AuditUnavailable(why)
                     self._alert(f"{why}; the record is in flight and will be written when the store answers")
                     return None
@@ -382,7 +389,7 @@ class AuditWriter:
         build = self._builder.decision
         for ticket, snap, action in items:
             try:
-                out.append(build(snap, action))
+                out.append(build(snap, action, owned=True))  # snap is record()'s own copy
             except Exception as exc:  # noqa: BLE001 - record the failure itself instead
                 failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}"
                 notice = self._unrecordable_notice(snap, exc)
