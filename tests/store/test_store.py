@@ -315,14 +315,14 @@ def test_sqlite_default_location_and_env(tmp_path: Any, monkeypatch: pytest.Monk
         assert s.url == str(tmp_path / "elsewhere.db")
 
 
-def test_sqlite_new_files_use_16k_pages_and_old_files_keep_theirs(tmp_path: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
+def test_sqlite_new_files_use_8k_pages_and_old_files_keep_theirs(tmp_path: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
     import sqlite3
 
     with open_store(tmp_path / "new.db") as s:
         s.redactor = redactor
         _fill(s, redactor, make_action, make_decision, 3)
     with sqlite3.connect(tmp_path / "new.db") as cx:
-        assert cx.execute("PRAGMA page_size").fetchone()[0] == 16384
+        assert cx.execute("PRAGMA page_size").fetchone()[0] == 8192
     # a database created with 4 KiB pages (an earlier Bastion) opens and grows as it is
     with sqlite3.connect(tmp_path / "old.db") as cx:
         cx.execute("PRAGMA page_size=4096")

@@ -106,6 +106,62 @@ def test_sync_callers_share_commits(store: Any, redactor: Any, make_action: Any,
     assert store.count() == 9 and gate.appends == 2
 
 
+def test_sync_callers_in_rounds_behind_a_slow_commit(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
+    """Four callers, four sync records each, the first commit held back: the writer then
+    gathers the callers each commit released (its cohort) before committing again, and
+    wakes each caller on its own lock. Every record lands, once, in a chain that verifies."""
+    gate = Gate(store)
+    gate.open.clear()
+    w = AuditWriter(gate, "sync", redactor=redactor)  # type: ignore[arg-type]
+    items = _decisions(make_action, make_decision, 16)
+    rounds = [items[i::4] for i in range(4)]
+
+    def caller(mine: list[Any]) -> None:
+        for d, a in mine:
+            w.record(d, a)
+
+    threads = [threading.Thread(target=caller, args=(r,)) for r in rounds]
+    threads[0].start()
+    gate.entered.wait(10)  # the first record is in flight
+    for t in threads[1:]:
+        t.start()
+    wait_for(lambda: w.stats["queued"] == 3, "the other callers queued")
+    gate.open.set()
+    for t in threads:
+        t.join()
+    w.close()
+    stored = [r.record["decision"]["decision_id"] for r in store.query()]
+    assert sorted(stored) == sorted(d.decision_id for d, _ in items)
+    assert store.verify().ok and w.stats["committed"] == 16
+
+
+def test_a_dead_writer_releases_sync_callers(store: Any, make_action: Any, make_decision: Any) -> None:
+    class Boom(BaseException):
+        pass
+
+    class Exploding:
+        def redact_action(self, action: Any) -> Any:
+            raise Boom()
+
+        def redact_value(self, value: Any) -> Any:
+            return value, []
+
+    w = AuditWriter(store, "sync", redactor=Exploding())
+    (d, a), = _decisions(make_action, make_decision, 1)
+    with pytest.raises(AuditUnavailable, match="writer thread failed"):
+        w.record(d, a)  # released with the reason, long before sync_timeout
+    with pytest.raises(AuditUnavailable, match="stopped"):
+        w.record(d, a)
+    w.close()  # the caller was told: nothing acknowledged was lost
+    assert w.stats["lost"] == 0
+    # async: the caller has gone, so a record in flight when the writer dies is counted lost
+    w = AuditWriter(store, "async", redactor=Exploding())
+    w.record(d, a)
+    wait_for(lambda: w.stats["store_error"] is not None, "the writer died")
+    with pytest.raises(AuditUnavailable, match="1 audit records could not be written"):
+        w.close()
+
+
 def test_queue_full_fails_closed(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
     gate = Gate(store)
     gate.open.clear()

@@ -4,9 +4,13 @@ One writer thread per writer drains a bounded queue in batches (one transaction 
 batch, so thousands of records cost about as much as one commit). Two durabilities:
 
 * `sync`: `record()` returns once the record is committed; concurrent callers share
-  commits. Records are built (redaction, canonical JSON) on the writer thread in both
-  modes: callers busy building would hold the GIL while the writer waits to get it
-  back after each I/O call, a convoy that costs far more than it saves.
+  commits. Before each commit the writer waits (at most as long as the last commit
+  took) for the callers the previous commit released to come back, so they commit as
+  one cohort rather than in halves that take turns; each caller waits on a lock of its
+  own, released by the commit that carries its record. Records are built (redaction,
+  canonical JSON) on the writer thread in both modes: callers busy building would hold
+  the GIL while the writer waits to get it back after each I/O call, a convoy that
+  costs far more than it saves.
 * `async`: `record()` snapshots the decision and returns; the writer builds and commits
   records within `flush_interval` (sooner when `batch_size` records wait). `flush()`
   waits for everything recorded so far; `close()` (also run at interpreter exit) drains.
@@ -32,6 +36,7 @@ import os
 import threading
 import time
 import weakref
+from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from typing import Any, Callable, Literal, Mapping
 
@@ -46,8 +51,6 @@ Durability = Literal["sync", "async"]
 OnFailure = Literal["deny", "drop_and_alert"]
 
 _live: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
-#: sync group commit: how long the writer waits for one more caller when commits are slow
-_GATHER_QUANTUM = 0.0001
 
 
 def _decision_id(decision: Any) -> Any:
@@ -113,7 +116,9 @@ class AuditWriter:
         self._lock = lock
         self._work = threading.Condition(lock)  # the writer thread waits here
         self._done = threading.Condition(lock)  # sync callers and flush() wait here
-        self._q: deque[tuple[int, dict[str, Any], Any]] = deque()
+        # (ticket, decision snapshot, action, sync caller's lock or None)
+        self._q: deque[tuple[int, dict[str, Any], Any, Any]] = deque()
+        self._inflight: Any = ()  # the batch being written
         self._next_ticket = 0
         self._taken_upto = 0
         self._done_upto = 0
@@ -136,6 +141,8 @@ class AuditWriter:
         self._since_checkpoint = 0
         self._last_alert = 0.0
         self._last_commit = 0.0  # seconds the last batch took to commit
+        self._cohort = 0  # sync: callers in circulation at the last commit (released + waiting)
+        self._gather_want = 0  # sync: the queue length that completes the cohort being gathered
 
         self._thread = threading.Thread(target=self._run, name="bastion-audit-writer", daemon=True)
         self._thread.start()
@@ -166,35 +173,51 @@ class AuditWriter:
             q = self._q
             if not q:
                 self._first_at = time.monotonic()
-            q.append((ticket, snap, action))
-            if self._idle and (self._sync or len(q) == 1 or len(q) >= self._batch_size):
-                self._work.notify()
             if not self._sync:
+                q.append((ticket, snap, action, None))
+                if self._idle and (len(q) == 1 or len(q) >= self._batch_size):
+                    self._work.notify()
                 return None
-            deadline = time.monotonic() + self._sync_timeout
-            while self._done_upto < ticket and not self._dead:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    why = f"audit record not committed within {self._sync_timeout:g}s" + (
-                        f"; store: {self._store_error}" if self._store_error else ""
-                    )
-                    if ticket > self._taken_upto:
-                        self._abandoned.add(ticket)  # never written: denied, or dropped
-                        return self._refuse(why)
-                    # in flight: it lands when the store answers
-                    if self._deny:
-                        # say so in the chain (from the caller's decision: the writer owns snap now)
-                        self._late.append(str(_decision_id(decision)))
-                        raise AuditUnavailable(why)
-                    self._alert(f"{why}; the record is in flight and will be written when the store answers")
+            # sync: wait on a lock of our own, which the writer releases when our record is
+            # committed (or failed): a commit wakes exactly its callers, who then need
+            # neither the writer's lock nor the GIL of the others to learn the outcome
+            waiter = _allocate_lock()
+            waiter.acquire()
+            q.append((ticket, snap, action, waiter))
+            if self._idle and len(q) >= self._gather_want:
+                self._work.notify()
+        deadline = time.monotonic() + self._sync_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            # bounded waits: a writer that dies without releasing us is noticed
+            if remaining > 0 and waiter.acquire(timeout=min(remaining, 0.1)):
+                # the writer set these before releasing us; released undone: it stopped
+                error = self._failed.pop(ticket, None)
+                if error is None and self._done_upto >= ticket:
                     return None
-                self._done.wait(remaining)
-            error = self._failed.pop(ticket, None)
-            if error is None and self._done_upto < ticket:
-                error = f"the audit writer stopped: {self._store_error}"
-            if error is not None:
-                return self._refuse(error)
-        return None
+                with self._lock:
+                    return self._refuse(error or f"the audit writer stopped: {self._store_error}")
+            with self._lock:
+                if self._done_upto >= ticket:  # completed as we timed out
+                    error = self._failed.pop(ticket, None)
+                    return self._refuse(error) if error is not None else None
+                if self._dead:
+                    return self._refuse(f"the audit writer stopped: {self._store_error}")
+                if remaining > 0:
+                    continue
+                why = f"audit record not committed within {self._sync_timeout:g}s" + (
+                    f"; store: {self._store_error}" if self._store_error else ""
+                )
+                if ticket > self._taken_upto:
+                    self._abandoned.add(ticket)  # never written: denied, or dropped
+                    return self._refuse(why)
+                # in flight: it lands when the store answers
+                if self._deny:
+                    # say so in the chain (from the caller's decision: the writer owns snap now)
+                    self._late.append(str(_decision_id(decision)))
+                    raise AuditUnavailable(why)
+                self._alert(f"{why}; the record is in flight and will be written when the store answers")
+                return None
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything recorded before this call is committed (or has failed)."""
@@ -306,6 +329,9 @@ class AuditWriter:
                         self._abandoned.discard(t)
                     if self._sync:
                         self._failed.update(unrecordable)
+                        # callers in circulation: those this commit releases, and those
+                        # already waiting for the next one
+                        self._cohort = len(items) + len(self._q)
                     if ok:
                         self._committed += len(items) - len(unrecordable)
                         self._batches += 1
@@ -317,7 +343,11 @@ class AuditWriter:
                             for ticket, *_ in items:
                                 self._failed[ticket] = f"audit store unavailable: {self._store_error}"
                     self._done_upto = tickets
-                    self._done.notify_all()
+                    self._done.notify_all()  # flush()
+                    if self._sync:
+                        for item in items:
+                            item[3].release()
+                    self._inflight = ()
                 if ok and self._checkpoint_every and self._since_checkpoint >= self._checkpoint_every:
                     self._checkpoint()
         except BaseException as exc:  # a bug must not leave callers waiting or records silently unwritten
@@ -327,11 +357,15 @@ class AuditWriter:
         finally:
             with self._lock:
                 self._dead = True
-                self._lost += len(self._q)
+                # async records in flight are lost too (sync callers in flight are told)
+                self._lost += len(self._q) + (0 if self._sync else len(self._inflight))
+                for item in (*self._inflight, *self._q):
+                    if item[3] is not None and item[3].locked():
+                        item[3].release()
                 self._q.clear()
                 self._done.notify_all()
 
-    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any]]] | None:
+    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any, Any]]] | None:
         """Wait for a batch (lock held). None when closing and drained."""
         q = self._q
         while True:
@@ -350,7 +384,7 @@ class AuditWriter:
             self._idle = True
             self._work.wait(wait)
             self._idle = False
-        if self._sync and self._last_commit > 4 * _GATHER_QUANTUM:
+        if self._sync:
             self._gather()
         n = min(len(q), self._batch_size)
         items = [q.popleft() for _ in range(n)]
@@ -360,34 +394,39 @@ class AuditWriter:
         self._first_at = -math.inf if q else math.inf
         if self._abandoned:
             items = [it for it in items if it[0] not in self._abandoned]
+        self._inflight = items
         return last, items
 
     def _gather(self) -> None:
-        """Sync group commit when commits are slow (fsync-bound): before committing, let the
-        callers released by the previous commit come back, until no one has arrived for
-        one quantum (at most the last commit's duration, 2 ms at most). Otherwise callers
-        split into two cohorts that alternate, and each commit carries half of them."""
+        """Sync group commit: before committing, wait for the callers the previous commit
+        released (its cohort) to come back with their next records, for at most the last
+        commit's duration (2 ms at most). Otherwise callers split into cohorts that take
+        turns and each commit carries part of them; waiting longer than a commit takes
+        would cost more than a second commit."""
         q = self._q
+        want = min(self._cohort, self._batch_size)
+        if len(q) >= want:
+            return
         limit = time.monotonic() + min(self._last_commit, 0.002)
-        seen = len(q)
-        while not self._closing and seen < self._batch_size and self._flush_upto <= self._taken_upto:
-            remaining = limit - time.monotonic()
-            if remaining <= 0:
-                return
-            self._idle = True
-            self._work.wait(min(_GATHER_QUANTUM, remaining))
-            self._idle = False
-            if len(q) == seen:
-                return  # a quiet quantum: everyone who was coming is here
-            seen = len(q)
+        self._gather_want = want
+        try:
+            while len(q) < want and not self._closing and self._flush_upto <= self._taken_upto:
+                remaining = limit - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._idle = True
+                self._work.wait(remaining)  # record() wakes us when the cohort is complete
+                self._idle = False
+        finally:
+            self._gather_want = 0
 
-    def _prepare(self, items: list[tuple[int, dict[str, Any], Any]]) -> tuple[list[PreparedRecord], dict[int, str]]:
+    def _prepare(self, items: list[tuple[int, dict[str, Any], Any, Any]]) -> tuple[list[PreparedRecord], dict[int, str]]:
         """Build the batch's records (here, not in the callers: one thread busy with Python
         code, the others waiting, avoids GIL convoys with the commit's I/O)."""
         out: list[PreparedRecord] = []
         failed: dict[int, str] = {}
         build = self._builder.decision
-        for ticket, snap, action in items:
+        for ticket, snap, action, _ in items:
             try:
                 out.append(build(snap, action, owned=True))  # snap is record()'s own copy
             except Exception as exc:  # noqa: BLE001 - record the failure itself instead
