@@ -234,7 +234,12 @@ class Engine:
         compiled = self._compiled
         now = self._clock()
         try:
-            if self._stages and not (compiled.state_inert and len(self._stages) == 1 and self._state_inert(action)):
+            if self._stages and not (
+                compiled.state_inert  # the state stage is the only stage and can change nothing here
+                and len(self._stages) == 1
+                and action.capability not in _STATE_CAPABILITIES
+                and not self.state.backend.terminations
+            ):
                 decision = self._decide_with_stages(compiled, action, now)
             else:
                 decision = self._decide(compiled, action, now)
@@ -245,10 +250,6 @@ class Engine:
         if self._violation_hooks or self._audit is not None:
             self._after(decision, action)
         return decision
-
-    def _state_inert(self, action: Action) -> bool:
-        """The state stage is the only stage and can change nothing for this action."""
-        return action.capability not in _STATE_CAPABILITIES and not self.state.backend.terminations
 
     def _decide_with_stages(self, compiled: CompiledPolicySet, action: Action, now: float) -> Decision:
         """Stages wrap evaluation: `before` may decide outright (a terminated session, a

@@ -34,6 +34,9 @@ _memo: dict[tuple, int] = {}
 
 
 def risk_score(severity: Severity, action: Action) -> int:
+    resource, risk = action.resource, action.risk
+    if action.environment is None and resource.classification is None and risk.tier is None and not risk.signals:
+        return SEVERITY_BASE[severity]  # nothing else to weigh: the common case, no memo lookup
     key = (severity, action.environment, action.resource.classification, action.risk.tier, len(action.risk.signals))
     score = _memo.get(key)
     if score is None:
