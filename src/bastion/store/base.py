@@ -182,6 +182,11 @@ class Store(ABC):
     @abstractmethod
     def _insert_rows(self, cx: Any, rows: list[tuple[Any, ...]]) -> None: ...
 
+    def _write_rows(self, cx: Any, rows: list[tuple[Any, ...]], seq: int, hash_: str) -> None:
+        """Inside append's transaction: insert the chained rows and move the head to them."""
+        self._insert_rows(cx, rows)
+        self._execute(cx, "UPDATE bastion_audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, hash_))
+
     @abstractmethod
     def _stream(self, cx: Any, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         """Rows of a query, fetched in batches (server-side cursor where it matters)."""
@@ -283,8 +288,7 @@ class Store(ABC):
                     rows.append((seq, *rec.columns, prev, h, body.decode("utf-8")))
                     prev = h
                 planned = (seq, prev)
-                self._insert_rows(cx, rows)
-                self._execute(cx, "UPDATE bastion_audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+                self._write_rows(cx, rows, seq, prev)
         except StoreUnavailable as exc:
             exc.planned = planned
             raise

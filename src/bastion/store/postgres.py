@@ -20,6 +20,9 @@ from bastion.store.base import Store, StoreError, StoreUnavailable
 from bastion.store.chain import COLUMNS
 
 _COPY = f"COPY bastion_audit ({', '.join(COLUMNS)}) FROM STDIN"
+_INSERT = f"INSERT INTO bastion_audit ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+#: batches up to this many rows go in pipelined with their COMMIT; larger ones by COPY
+_PIPELINE_ROWS = 64
 #: pg_advisory_xact_lock key serialising migrations ("bastmigr")
 _MIGRATION_LOCK_KEY = 0x626173746D696772
 _cursor_ids = itertools.count(1)
@@ -105,7 +108,10 @@ class PostgresStore(Store):
         return self._connection(read_only=True)
 
     def _lock_head(self, cx: Any) -> tuple[int, str]:
-        row = cx.execute("SELECT seq, hash FROM bastion_audit_head WHERE id = 1 FOR UPDATE").fetchone()
+        # pipelined: BEGIN and the SELECT go to the server in one round trip
+        with cx.pipeline():
+            cur = cx.execute("SELECT seq, hash FROM bastion_audit_head WHERE id = 1 FOR UPDATE")
+        row = cur.fetchone()
         if row is None:
             raise StoreError(f"PostgreSQL store {self.url}: the audit head row is missing")
         return int(row[0]), row[1]
@@ -115,6 +121,19 @@ class PostgresStore(Store):
             with cur.copy(_COPY) as copy:
                 for row in rows:
                     copy.write_row(row)
+
+    def _write_rows(self, cx: Any, rows: list[tuple[Any, ...]], seq: int, hash_: str) -> None:
+        if len(rows) > _PIPELINE_ROWS:
+            # big batches: COPY (several round trips, fastest per row)
+            super()._write_rows(cx, rows, seq, hash_)
+            return
+        # small batches (sync commits): the rows, the head and COMMIT in one round trip
+        # (measured, 8 rows on localhost: 993 -> 814 us per append, fsync included)
+        with cx.pipeline():
+            with cx.cursor() as cur:
+                cur.executemany(_INSERT, rows)
+            cx.execute("UPDATE bastion_audit_head SET seq = %s, hash = %s WHERE id = 1", (seq, hash_))
+            cx.commit()
 
     def _stream(self, cx: Any, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         cur = cx.cursor(name=f"bastion_stream_{next(_cursor_ids)}")
