@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, ContextManager, Iterator, Sequence
 
+import orjson
+
 from bastion.canonical import canonical
 from bastion.errors import BastionError
 from bastion.store import schema
@@ -59,6 +61,7 @@ class AuditRecord:
     actor: str | None
     policies: str | None
     rules: str | None
+    idem_key: str | None
     prev_hash: str
     hash: str
     body: str
@@ -87,6 +90,8 @@ class AppendResult:
     last_hash: str
     #: the hash the first appended record follows
     first_prev: str
+    #: keyed decision records not appended: a stored record already says the same
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class AuditFilter:
     policy: str | None = None
     rule: str | None = None
     actor: str | None = None
+    #: decision records carrying this idempotency key
+    idempotency_key: str | None = None
     after_seq: int | None = None
     limit: int | None = None
     descending: bool = False
@@ -278,6 +285,13 @@ class Store(ABC):
             with self._write_tx() as cx:
                 seq, prev = self._lock_head(cx)
                 first, first_prev = seq + 1, prev
+                skipped = 0
+                for rec in records:
+                    if rec.match is not None:  # keyed: skip what a stored record already says
+                        records, skipped = self._without_repeats(cx, records)
+                        break
+                if not records:
+                    return AppendResult(first, seq, prev, first_prev, skipped)
                 rows = []
                 sha256 = hashlib.sha256
                 for rec in records:
@@ -292,7 +306,34 @@ class Store(ABC):
         except StoreUnavailable as exc:
             exc.planned = planned
             raise
-        return AppendResult(first, seq, prev, first_prev)
+        return AppendResult(first, seq, prev, first_prev, skipped)
+
+    def _without_repeats(self, cx: Any, records: Sequence[PreparedRecord]) -> tuple[list[PreparedRecord], int]:
+        """Inside append's transaction (the chain is locked, so no other writer can add a
+        record meanwhile): drop keyed decision records whose key, action digest and effect
+        a stored record, or an earlier record of this batch, already has. A key seen with
+        a different action or a different effect is recorded again: de-duplication never
+        hides a decision that differs."""
+        keys = sorted({rec.key for rec in records if rec.match is not None and rec.key is not None})
+        seen: dict[str, set[tuple[Any, Any]]] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            sql = f"SELECT idem_key, decision, body FROM bastion_audit WHERE idem_key IN ({', '.join('?' for _ in part)})"
+            for key, effect, body in self._execute(cx, sql, part).fetchall():
+                try:
+                    digest = orjson.loads(body).get("action_digest")
+                except (ValueError, AttributeError):
+                    continue  # unreadable: not a match (verify reports it)
+                seen.setdefault(key, set()).add((digest, effect))
+        out: list[PreparedRecord] = []
+        for rec in records:
+            if rec.match is not None and rec.key is not None:
+                known = seen.setdefault(rec.key, set())
+                if rec.match in known:
+                    continue
+                known.add(rec.match)
+            out.append(rec)
+        return out, len(records) - len(out)
 
     def contains(self, seq: int, hash_: str) -> bool:
         """True when record `seq` exists with hash `hash_` (resolves an append of unknown outcome)."""
@@ -364,7 +405,7 @@ class Store(ABC):
             if values:
                 conds.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
-        for column, value in (("agent", f.agent), ("session", f.session), ("actor", f.actor)):
+        for column, value in (("agent", f.agent), ("session", f.session), ("actor", f.actor), ("idem_key", f.idempotency_key)):
             if value is not None:
                 conds.append(f"{column} = ?")
                 params.append(value)

@@ -38,12 +38,14 @@ COLUMNS = (
     "actor",
     "policies",
     "rules",
+    "idem_key",
     "prev_hash",
     "hash",
     "body",
 )
 #: the index columns, checked against the body on verify (index_columns() order)
-INDEX_COLUMNS = COLUMNS[1:10]
+INDEX_COLUMNS = COLUMNS[1:11]
+_PREV, _HASH, _BODY = COLUMNS.index("prev_hash"), COLUMNS.index("hash"), COLUMNS.index("body")
 
 
 def chain_hash(prev: str, seq: int, body: bytes) -> str:
@@ -133,7 +135,7 @@ class ChainVerifier:
         """Check one stored row (COLUMNS order). False once the chain is broken."""
         if self.failure is not None:
             return False
-        seq, prev_hash, stored_hash, body = row[0], row[10], row[11], row[12]
+        seq, prev_hash, stored_hash, body = row[0], row[_PREV], row[_HASH], row[_BODY]
         if seq != self.expected_seq:
             if seq > self.expected_seq:
                 missing = (
@@ -210,7 +212,7 @@ def _columns_mismatch(row: Sequence[Any], body: bytes) -> str | None:
     if not isinstance(record, dict):
         return "its body is not a JSON object"
     expected = index_columns(record)
-    for name, want, got in zip(INDEX_COLUMNS, expected, row[1:10]):
+    for name, want, got in zip(INDEX_COLUMNS, expected, row[1 : 1 + len(INDEX_COLUMNS)]):
         if want != got:
             return f"column {name} says {_show(got)} but the record says {_show(want)}"
     return None
@@ -265,7 +267,7 @@ def verify_lines(lines: Iterable[str], keys: PublicKeyRing | None = None) -> Ver
             return VerifyResult(False, verifier.checked if verifier else 0, None, f"line {lineno}: seq is not an integer")
         if verifier is None:
             verifier = ChainVerifier(start_seq=seq, start_prev=prev if seq != 1 else GENESIS, check_columns=False)
-        row = (seq, None, None, None, None, None, None, None, None, None, prev, stored, body)
+        row = (seq, *(None,) * len(INDEX_COLUMNS), prev, stored, body)
         if not verifier.feed(row):
             break
         hashes[seq] = stored

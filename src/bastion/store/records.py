@@ -5,8 +5,11 @@ digest (`bastion.canonical.action_digest`) and the action itself, both passed th
 the redactor, so no raw secret is ever stored:
 
     {"action": {...digest fields, redacted...}, "action_digest": "sha256:...",
-     "decision": {...Decision.to_dict(), redacted...}, "kind": "decision",
-     "redacted": [...where the redactor replaced something...], "ts": "...Z", "v": 1}
+     "decision": {...Decision.to_dict(), redacted...}, ["idempotency_key": "...",]
+     "kind": "decision", "redacted": [...where the redactor replaced something...],
+     "ts": "...Z", "v": 1}
+
+(`idempotency_key` only when the caller gave one: records without keys are unchanged.)
 
 An event record (policy change, approval, writer notices) is
 
@@ -53,11 +56,26 @@ class PreparedRecord:
     """A record ready to be chained: its canonical body and its index columns."""
 
     body: bytes
-    columns: tuple[Any, ...]  # index_columns() order: ts, kind, decision, agent, session, capability, actor, policies, rules
+    #: index_columns() order: ts, kind, decision, agent, session, capability, actor, policies, rules, idem_key
+    columns: tuple[Any, ...]
+    #: a keyed decision record: (action digest, effect). A stored record with the same key
+    #: and these makes this one a duplicate, which stores skip.
+    match: tuple[str, str | None] | None = None
+
+    @property
+    def key(self) -> str | None:
+        return self.columns[9]
 
     @property
     def kind(self) -> str:
         return self.columns[1]
+
+
+def caller_chosen_id(value: Any) -> str | None:
+    """`value` when it is an id the caller chose (not one bastion.model.new_id made here)."""
+    if type(value) is not str or not value or len(value) > MAX_KEY or _GENERATED_ID.match(value):
+        return None
+    return value
 
 
 def iso_now() -> str:
@@ -117,6 +135,9 @@ _VOLATILE = frozenset(_VOLATILE_ORDER)
 #: ids a decision carries: scanned with the action unless this process generated them
 _IDS = ("action_id", "approval_id", "decision_id")
 _OTHER_VOLATILE = ("redacted_action", "redactions", "retry_after", "risk_score")
+#: where a decision record holds the caller's idempotency key, and how long a key may be
+_KEY = "idempotency_key"
+MAX_KEY = 256
 
 
 class RecordBuilder:
@@ -176,21 +197,27 @@ class RecordBuilder:
             _names([r.get("rule") for r in rules]),
         )
 
-    def decision(self, decision: Mapping[str, Any], action: Any, *, owned: bool = False) -> PreparedRecord:
+    def decision(
+        self, decision: Mapping[str, Any], action: Any, *, owned: bool = False, key: str | None = None
+    ) -> PreparedRecord:
         """A decision (its `to_dict()`) and its action (Action or mapping) as a record.
 
         `owned=True`: `decision` is the caller's own copy, which this may take apart.
+        `key`: the caller's idempotency key (e.g. a tool-call id), recorded as
+        `idempotency_key`; stores skip a keyed record that repeats a stored one.
         """
+        if key is not None and (type(key) is not str or not key or len(key) > MAX_KEY):
+            raise CanonicalError(f"an idempotency key must be a non-empty string of at most {MAX_KEY} characters")
         snap: dict[str, Any] = decision if owned and type(decision) is dict else dict(decision)  # type: ignore[assignment]
         # the per-decision fields come out; what remains is the repeating part
         vol = {k: snap.pop(k) for k in _VOLATILE_ORDER if k in snap}
         try:
-            return self._decision(snap, vol, action)
+            return self._decision(snap, vol, action, key)
         except BaseException:
             snap.update(vol)  # the caller's copy stays whole (it names the decision in errors)
             raise
 
-    def _decision(self, snap: dict[str, Any], vol: dict[str, Any], action: Any) -> PreparedRecord:
+    def _decision(self, snap: dict[str, Any], vol: dict[str, Any], action: Any, key: str | None) -> PreparedRecord:
         red = self.redactor
         fields, raw = digest_bytes(action)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -209,11 +236,19 @@ class RecordBuilder:
                         scan = dict(fields)
                     scan[name] = value
                     scanned_ids.append(name)
+        if key is not None:  # the caller chose it: scanned like the action
+            if scan is None:
+                scan = dict(fields)
+            scan[_KEY] = key
         red_scan, found_a = red.redact_action(fields if scan is None else scan)
         if found_a:
             red_scan = dict(red_scan)
             for name in scanned_ids:
                 vol[name] = red_scan.pop(name, None)
+            if key is not None:
+                key = red_scan.pop(_KEY, None)
+                if type(key) is not str:
+                    raise CanonicalError("the redactor turned the idempotency key into something other than a string")
             action_bytes = canonical_bytes(red_scan)
         else:
             red_scan = fields
@@ -269,6 +304,7 @@ class RecordBuilder:
                 digest.encode("ascii"),
                 b'","decision":',
                 decision_bytes,
+                b"" if key is None else b',"idempotency_key":' + _string_bytes(key),
                 b',"kind":"decision","redacted":',
                 redacted_bytes,
                 b',"ts":"',
@@ -291,8 +327,9 @@ class RecordBuilder:
             None,
             hit.policies,
             hit.rules,
+            key,
         )
-        return PreparedRecord(body, columns)
+        return PreparedRecord(body, columns, None if key is None else (digest, hit.effect))
 
     def event(self, kind: str, payload: Mapping[str, Any], actor: str | None, ts: str | None = None) -> PreparedRecord:
         """A policy change, approval event or writer notice as a record."""
@@ -327,12 +364,20 @@ class _Stable:
 
 
 def _place(redaction: dict[str, Any], ids: Any) -> dict[str, Any]:
-    """Paths from the action scan: the ids it carried live in the decision."""
+    """Paths from the action scan: the ids it carried live in the decision, the key at the top."""
     path = redaction.get("path")
     if isinstance(path, str):
         head = path.split(".", 1)[0].split("[", 1)[0]
-        redaction["path"] = ("decision." if head in ids else "action.") + path if path else "action"
+        if head != _KEY:
+            redaction["path"] = ("decision." if head in ids else "action.") + path if path else "action"
     return redaction
+
+
+def _string_bytes(text: str) -> bytes:
+    try:
+        return orjson.dumps(text)  # a string's canonical form, in C
+    except orjson.JSONEncodeError:
+        return canonical_bytes(text)  # a lone surrogate: the careful path escapes it
 
 
 def _memo_key(value: Any) -> bytes | None:
@@ -381,7 +426,7 @@ def _names(values: list[Any]) -> str | None:
 
 
 def index_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    """(ts, kind, decision, agent, session, capability, actor, policies, rules) of a record."""
+    """(ts, kind, decision, agent, session, capability, actor, policies, rules, idem_key) of a record."""
     kind = _str(record.get("kind"))
     ts = _str(record.get("ts"))
     if kind == DECISION:
@@ -398,6 +443,7 @@ def index_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
             None,
             _names([*_list(d.get("policy_ids")), *(r.get("policy") for r in rules)]),
             _names([r.get("rule") for r in rules]),
+            _str(record.get(_KEY)),
         )
     p = _dict(record.get("payload"))
     return (
@@ -410,6 +456,7 @@ def index_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
         _str(record.get("actor")),
         _names([p.get("policy")]),
         _names([p.get("rule")]),
+        None,
     )
 
 

@@ -181,3 +181,14 @@ register(
     "DROP INDEX IF EXISTS bastion_audit_agent",
     "DROP INDEX IF EXISTS bastion_audit_session",
 )
+
+register(
+    "audit",
+    3,
+    "idempotency keys of decision records",
+    # A decision record may carry the caller's idempotency key (e.g. the tool-call id a
+    # graph framework re-runs on resume); writers skip a record whose key, action digest
+    # and effect a stored record already has. Partial index: unkeyed records cost nothing.
+    "ALTER TABLE bastion_audit ADD COLUMN idem_key TEXT",
+    "CREATE INDEX bastion_audit_idem ON bastion_audit (idem_key) WHERE idem_key IS NOT NULL",
+)

@@ -43,7 +43,7 @@ from typing import Any, Callable, Literal, Mapping
 from bastion.canonical import CanonicalError
 from bastion.store.base import AuditUnavailable, Store, StoreError
 from bastion.store.checkpoints import Signer
-from bastion.store.records import PreparedRecord, RecordBuilder, RedactorLike
+from bastion.store.records import PreparedRecord, RecordBuilder, RedactorLike, caller_chosen_id
 
 log = logging.getLogger("bastion.audit")
 
@@ -83,6 +83,7 @@ class AuditWriter:
         redactor: RedactorLike | None = None,
         signer: Signer | None = None,
         checkpoint_every: int | None = None,
+        idempotency: Literal["action_id"] | None = None,
         owns_store: bool = False,
         on_alert: Callable[[str], None] | None = None,
     ) -> None:
@@ -94,6 +95,8 @@ class AuditWriter:
             raise ValueError("queue_size and batch_size must be >= 1, flush_interval and sync_timeout > 0")
         if checkpoint_every is not None and (signer is None or checkpoint_every < 1):
             raise ValueError("checkpoint_every needs a signer and a count >= 1")
+        if idempotency not in (None, "action_id"):
+            raise ValueError('idempotency must be None or "action_id"')
         self.store = store
         self.durability = durability
         self.on_failure = on_failure
@@ -108,6 +111,7 @@ class AuditWriter:
         self._builder = RecordBuilder(self._redactor)
         self._signer = signer
         self._checkpoint_every = checkpoint_every
+        self._key_from_action_id = idempotency == "action_id"
         self._owns_store = owns_store
         self._on_alert = on_alert
         self._pid = os.getpid()
@@ -116,8 +120,8 @@ class AuditWriter:
         self._lock = lock
         self._work = threading.Condition(lock)  # the writer thread waits here
         self._done = threading.Condition(lock)  # sync callers and flush() wait here
-        # (ticket, decision snapshot, action, sync caller's lock or None)
-        self._q: deque[tuple[int, dict[str, Any], Any, Any]] = deque()
+        # (ticket, decision snapshot, action, sync caller's lock or None, idempotency key)
+        self._q: deque[tuple[int, dict[str, Any], Any, Any, str | None]] = deque()
         self._inflight: Any = ()  # the batch being written
         self._next_ticket = 0
         self._taken_upto = 0
@@ -137,6 +141,7 @@ class AuditWriter:
         self._unrecordable = 0
         self._lost = 0
         self._committed = 0
+        self._duplicates = 0  # keyed records already on record, not written again
         self._batches = 0
         self._since_checkpoint = 0
         self._last_alert = 0.0
@@ -150,11 +155,17 @@ class AuditWriter:
 
     # ------------------------------------------------------------------ callers
 
-    def record(self, decision: Any, action: Any) -> None:
+    def record(self, decision: Any, action: Any, *, idempotency_key: str | None = None) -> None:
         """Append one decision (and the action it decided) to the audit log.
 
         sync: returns once committed. async: returns at once. Raises AuditUnavailable
         when the record cannot be accepted and `on_failure` is "deny".
+
+        `idempotency_key` (e.g. the tool-call id a graph framework re-runs on resume):
+        a record whose key, action digest and effect a stored record already has is not
+        written again (it is already on record: a sync caller returns as committed).
+        With `AuditWriter(..., idempotency="action_id")` the key is the action's id when
+        the caller chose it (not one Bastion generated).
         """
         if self._pid != os.getpid():
             raise AuditUnavailable("this AuditWriter was created in another process (fork): open one per process")
@@ -174,7 +185,7 @@ class AuditWriter:
             if not q:
                 self._first_at = time.monotonic()
             if not self._sync:
-                q.append((ticket, snap, action, None))
+                q.append((ticket, snap, action, None, idempotency_key))
                 if self._idle and (len(q) == 1 or len(q) >= self._batch_size):
                     self._work.notify()
                 return None
@@ -183,7 +194,7 @@ class AuditWriter:
             # neither the writer's lock nor the GIL of the others to learn the outcome
             waiter = _allocate_lock()
             waiter.acquire()
-            q.append((ticket, snap, action, waiter))
+            q.append((ticket, snap, action, waiter, idempotency_key))
             if self._idle and len(q) >= self._gather_want:
                 self._work.notify()
         deadline = time.monotonic() + self._sync_timeout
@@ -280,6 +291,7 @@ class AuditWriter:
                 "queued": len(self._q),
                 "recorded": self._next_ticket,
                 "committed": self._committed,
+                "duplicates": self._duplicates,
                 "batches": self._batches,
                 "dropped": self._dropped,
                 "unrecordable": self._unrecordable,
@@ -365,7 +377,7 @@ class AuditWriter:
                 self._q.clear()
                 self._done.notify_all()
 
-    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any, Any]]] | None:
+    def _take(self) -> tuple[int, list[tuple[int, dict[str, Any], Any, Any, str | None]]] | None:
         """Wait for a batch (lock held). None when closing and drained."""
         q = self._q
         while True:
@@ -420,15 +432,18 @@ class AuditWriter:
         finally:
             self._gather_want = 0
 
-    def _prepare(self, items: list[tuple[int, dict[str, Any], Any, Any]]) -> tuple[list[PreparedRecord], dict[int, str]]:
+    def _prepare(self, items: list[tuple[int, dict[str, Any], Any, Any, str | None]]) -> tuple[list[PreparedRecord], dict[int, str]]:
         """Build the batch's records (here, not in the callers: one thread busy with Python
         code, the others waiting, avoids GIL convoys with the commit's I/O)."""
         out: list[PreparedRecord] = []
         failed: dict[int, str] = {}
         build = self._builder.decision
-        for ticket, snap, action, _ in items:
+        by_id = self._key_from_action_id
+        for ticket, snap, action, _, key in items:
             try:
-                out.append(build(snap, action, owned=True))  # snap is record()'s own copy
+                if key is None and by_id:
+                    key = caller_chosen_id(getattr(action, "id", None) if not isinstance(action, Mapping) else action.get("id"))
+                out.append(build(snap, action, owned=True, key=key))  # snap is record()'s own copy
             except Exception as exc:  # noqa: BLE001 - record the failure itself instead
                 failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}"
                 notice = self._unrecordable_notice(snap, exc)
@@ -483,7 +498,10 @@ class AuditWriter:
             try:
                 if planned is not None and self.store.contains(*planned):
                     return True  # the earlier attempt did commit
-                self.store.append(records)
+                result = self.store.append(records)
+                if result.skipped:
+                    with self._lock:
+                        self._duplicates += result.skipped
                 return True
             except StoreError as exc:
                 planned = getattr(exc, "planned", None) or planned
