@@ -1,12 +1,21 @@
 """Decisions per second with the audit log on, next to the same workload with it off.
 
-    python benchmarks/audit.py [--workload tools|corpus] [--decisions 30000] [--sync-decisions 8000]
-                               [--repeat 3] [--pg URL] [--no-pg] [--verify-records 1000000] [--json OUT]
+    python benchmarks/audit.py [--workload mixed,tools,corpus] [--decisions 30000] [--sync-decisions 8000]
+                               [--repeat 3] [--pg URL] [--no-pg] [--verify-records 1000000]
+                               [--sqlite-synchronous full|normal] [--json OUT]
 
-Workload (--workload): `Engine.from_paths(["builtin:coding-agent"])` deciding either
-`tools` (MCP-style tool calls: decisions take microseconds, so the audit path dominates;
-the default) or `corpus` (shell commands, SQL and file paths from shared/corpora: dcg,
-dippy, postgres_mcp), as agents and sessions vary. Every scenario runs in this one
+Workloads (--workload, default `mixed,tools`, each reported in its own table):
+
+* `mixed`  file reads and writes, deletes, HTTP requests and MCP-style tool calls under
+           an agent platform's policy (PLATFORM_POLICY below: path rules, an egress
+           allow-list, read-only tools autonomous). Decisions take microseconds (no shell
+           parsing): this is the workload of "deciding stays in microseconds".
+* `tools`  MCP-style tool calls under builtin:coding-agent (its secret and shell checks
+           make each decision cost about three times a `mixed` one).
+* `corpus` shell commands, SQL and file paths from shared/corpora (dcg, dippy,
+           postgres_mcp) under builtin:coding-agent: decisions include shell and SQL analysis.
+
+Every scenario runs in this one
 process, on this machine, in one run, so the ratios compare like with like:
 
 * `off`        the engine alone (1 caller; 8 callers for the sync comparison)
@@ -68,16 +77,76 @@ class PassThrough:
 # --------------------------------------------------------------------------- workload
 
 
-WORKLOADS = ("tools", "corpus")
-_WORKLOAD = ["tools"]
+WORKLOADS = ("mixed", "tools", "corpus")
+_WORKLOAD = ["mixed"]
 _SQLITE_SYNC = ["full"]
+
+#: hosts the `mixed` workload's policy trusts
+KNOWN_HOSTS = ["https://api.github.com/", "https://pypi.org/", "https://registry.npmjs.org/", "https://docs.python.org/"]
+
+#: The `mixed` workload's policy: what a platform running agents over a workspace might
+#: write (file access by path, an egress allow-list, read-only tools autonomous).
+PLATFORM_POLICY = """
+policy: bench:agent-platform
+version: "1.0.0"
+description: File, network and tool-call rules of an agent platform (benchmarks/audit.py).
+layer: org
+extends: [builtin:secret-files]
+defaults: deny
+rules:
+  - id: read-workspace
+    match: {capability: filesystem.read, target: {path: "/srv/app/**"}}
+    effect: allow
+    reason: Reads in the workspace are autonomous
+  - id: write-source
+    match: {capability: filesystem.write, target: {path: "/srv/app/src/**"}}
+    effect: alert
+    reason: Writes to the source tree notify the team
+  - id: delete-needs-approval
+    match: {capability: filesystem.delete}
+    effect: require_approval
+    approvers: [team-lead]
+    reason: Deletes need approval
+  - id: read-known-hosts
+    match: {capability: network.request, target: {prefix: %(known)s}, args.method: [GET, HEAD]}
+    effect: allow
+    reason: Reads from known hosts
+  - id: write-known-hosts
+    match: {capability: network.request, target: {prefix: %(known)s}, args.method: [POST, PUT, PATCH, DELETE]}
+    effect: log_only
+    reason: Writes to known hosts are logged
+  - id: deny-unknown-hosts
+    match: {capability: network.request}
+    unless: {target: {prefix: %(known)s}}
+    effect: deny
+    severity: high
+    reason: Egress to an unknown host
+  - id: read-only-tools
+    match: {capability: tool.call, target: [search_docs, read_ticket, list_files, get_weather, query_metrics, fetch_page]}
+    effect: allow
+    reason: Read-only tools are autonomous
+  - id: tools-that-write
+    match: {capability: tool.call, target: [send_message, create_issue]}
+    effect: require_approval
+    approvers: [team-lead]
+    reason: Tools that write need approval
+""" % {"known": KNOWN_HOSTS}
+
+#: distinct files (and URLs) the `mixed` workload's agents work on
+WORKSPACE_FILES = 2000
 
 
 def workload(count: int, kind: str | None = None) -> list[Action]:
-    """`tools`: MCP-style tool calls (decisions take microseconds, so the audit path
-    dominates). `corpus`: shell commands, SQL and file paths from shared/corpora
-    (decisions include shell and SQL analysis)."""
+    """`mixed`: file reads and writes, deletes, HTTP requests and MCP-style tool calls
+    under PLATFORM_POLICY (what "deciding stays in microseconds" is about: no shell
+    parsing). Agents revisit a workspace of WORKSPACE_FILES files and as many URLs, as
+    agents do; that working set fits the engine's analysis cache. `tools`: tool calls
+    under builtin:coding-agent, whose decisions include its secret and shell checks.
+    `corpus`: shell commands, SQL and file paths from shared/corpora (decisions include
+    shell and SQL analysis)."""
     kind = kind or _WORKLOAD[0]
+    if kind == "mixed":
+        return _mixed(count)
     items: list[tuple[str, str, dict[str, Any]]] = []
     if kind == "tools":
         tools = ["search_docs", "read_ticket", "list_files", "get_weather", "query_metrics", "send_message", "create_issue", "fetch_page"]
@@ -108,7 +177,34 @@ def workload(count: int, kind: str | None = None) -> list[Action]:
     return out
 
 
+def _mixed(count: int) -> list[Action]:
+    """40% reads, 15% writes, 5% deletes, 25% HTTP (known hosts, uploads, unknown hosts), 15% tool calls."""
+    tools = ["search_docs", "read_ticket", "list_files", "get_weather", "query_metrics", "fetch_page", "send_message", "create_issue"]
+    out = []
+    for i in range(count):
+        k = i % 20
+        j = (i * 7919) % WORKSPACE_FILES  # which file or URL: spread, deterministic
+        if k < 8:
+            fields: dict[str, Any] = {"capability": "filesystem.read", "target": f"/srv/app/src/pkg_{j % 97}/module_{j}.py"}
+        elif k < 11:
+            fields = {"capability": "filesystem.write", "target": f"/srv/app/src/pkg_{j % 97}/module_{j}.py", "args": {"content": f"VALUE_{i} = {i}\n"}}
+        elif k < 12:
+            fields = {"capability": "filesystem.delete", "target": f"/srv/app/build/out_{j}.o"}
+        elif k < 15:
+            fields = {"capability": "network.request", "target": f"{KNOWN_HOSTS[i % 4]}repos/org/repo-{j % 40}/issues?page={j % 20}", "args": {"method": "GET"}}
+        elif k < 16:
+            fields = {"capability": "network.request", "target": f"{KNOWN_HOSTS[i % 4]}upload/{j}", "args": {"method": "POST"}}
+        elif k < 17:
+            fields = {"capability": "network.request", "target": f"https://files.example.net/item/{j}", "args": {"method": "GET"}}
+        else:
+            fields = {"capability": "tool.call", "target": tools[i % 8], "args": {"query": f"item {i} of the backlog", "limit": i % 50}}
+        out.append(Action(agent={"id": f"agent-{i % 16}", "role": "coding-agent"}, session={"id": f"s-{i % 64}"}, **fields))
+    return out
+
+
 def make_engine(audit: Any = None) -> Engine:
+    if _WORKLOAD[0] == "mixed":
+        return Engine.from_texts({"agent-platform.yaml": PLATFORM_POLICY}, audit=audit, check_examples=False)
     return Engine.from_paths(["builtin:coding-agent"], audit=audit, check_examples=False)
 
 
@@ -311,31 +407,44 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
 
 def components(actions: list[Action]) -> dict[str, float]:
     """Microseconds per record for the pieces of the pipeline (median of 5 passes)."""
+    from bastion.canonical import digest_bytes, digest_fields
     from bastion.secrets import Redactor
 
     engine = make_engine()
-    snaps = [(engine.decide(a).to_dict(), a) for a in actions]
+    decisions = [(engine.decide(a), a) for a in actions]
+    snaps = [(d.to_dict(), a) for d, a in decisions]
     out: dict[str, float] = {}
 
-    def per_record(fn: Callable[[Any, Any], Any]) -> float:
-        for d, a in snaps[:200]:
+    def per_record(fn: Callable[[Any, Any], Any], items: list[tuple[Any, Any]] = snaps) -> float:
+        for d, a in items[:200]:
             fn(d, a)
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            for d, a in snaps:
+            for d, a in items:
                 fn(d, a)
-            times.append((time.perf_counter() - t0) / len(snaps) * 1e6)
+            times.append((time.perf_counter() - t0) / len(items) * 1e6)
         return statistics.median(times)
 
     out["decide"] = per_record(lambda d, a: engine.decide(a))
+    out["decision_to_dict (caller)"] = per_record(lambda d, a: d.to_dict(), decisions)
+    out["digest_bytes"] = per_record(lambda d, a: digest_bytes(a))
     out["build_record_no_redaction"] = per_record(RecordBuilder(PassThrough()).decision)
     real = Redactor()
     out["build_record_real_redactor"] = per_record(RecordBuilder(real).decision)
-    from bastion.canonical import digest_fields
-
     fields = {id(a): digest_fields(a) for _, a in snaps}
     out["redactor_redact_action"] = per_record(lambda d, a: real.redact_action(fields[id(a)]))
+    records = [RecordBuilder(real).decision(d, a) for d, a in snaps]
+    with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
+        store = open_store(os.path.join(tmp, "audit.db"), synchronous=_SQLITE_SYNC[0])
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for start in range(0, len(records), 1000):
+                store.append(records[start : start + 1000])
+            times.append((time.perf_counter() - t0) / len(records) * 1e6)
+        store.close()
+    out["sqlite_append_batches_of_1000"] = statistics.median(times)
     return out
 
 
@@ -374,38 +483,50 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pg", default=os.environ.get("BASTION_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/bastion_bench"))
     ap.add_argument("--no-pg", action="store_true")
-    ap.add_argument("--verify-records", type=int, default=1_000_000)
-    ap.add_argument("--workload", choices=WORKLOADS, default="tools")
+    ap.add_argument("--verify-records", type=int, default=1_000_000, help="0 skips the verify measurement")
+    ap.add_argument("--workload", default="mixed,tools", help=f"comma-separated, from {', '.join(WORKLOADS)} (default mixed,tools)")
     ap.add_argument("--sqlite-synchronous", choices=("full", "normal"), default="full", help="SQLite durability (default full: survives power loss)")
-    ap.add_argument("--json", default=None, help="default: benchmarks/out/audit-WORKLOAD.json")
+    ap.add_argument("--json", default=None, help="default: benchmarks/out/audit-SYNCHRONOUS.json")
     args = ap.parse_args()
-    _WORKLOAD[0] = args.workload
+    kinds = [w.strip() for w in args.workload.split(",") if w.strip()]
+    for kind in kinds:
+        if kind not in WORKLOADS:
+            ap.error(f"unknown workload {kind!r}: choose from {', '.join(WORKLOADS)}")
     _SQLITE_SYNC[0] = args.sqlite_synchronous
 
     pg_url = None if args.no_pg else pg_base(args.pg)
-    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workload {args.workload}, SQLite synchronous={args.sqlite_synchronous}", file=sys.stderr)
-    comp = components(workload(3000))
-    rows = run_matrix(args, pg_url)
-    verifies = [verify_bench("sqlite", args.verify_records, None)]
-    if pg_url:
-        verifies.append(verify_bench("postgresql", args.verify_records, pg_url))
+    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}", file=sys.stderr)
+    results: dict[str, Any] = {}
+    for kind in kinds:
+        _WORKLOAD[0] = kind
+        print(f"# workload {kind}", file=sys.stderr)
+        results[kind] = {"components": components(workload(3000)), "rows": run_matrix(args, pg_url)}
+    _WORKLOAD[0] = kinds[0]
+    verifies = []
+    if args.verify_records:
+        verifies.append(verify_bench("sqlite", args.verify_records, None))
+        if pg_url:
+            verifies.append(verify_bench("postgresql", args.verify_records, pg_url))
 
-    print(f"\nAudit log throughput, workload {args.workload}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
-    print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
-    for r in rows:
-        print(
-            f"{r['mode']:6} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
-            f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
-        )
-    print("\nPer-record cost of the pieces (microseconds, median of 5 passes over 3,000 decisions)")
-    for k, v in comp.items():
-        print(f"  {k:32s} {v:8.1f}")
-    print("\nVerify (store.verify(): hash, link and column checks on every record)")
-    for v in verifies:
-        print(f"  {v['backend']:11s} {v['records']:>10,} records  {v['seconds']:7.1f} s  {v['per_sec']:>10,.0f} records/s  (mean body {v['mean_body_bytes']:.0f} bytes)")
-    out = Path(args.json or ROOT / "benchmarks" / "out" / f"audit-{args.workload}-{args.sqlite_synchronous}.json")
+    for kind in kinds:
+        rows, comp = results[kind]["rows"], results[kind]["components"]
+        print(f"\nAudit log throughput, workload {kind}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
+        print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
+        for r in rows:
+            print(
+                f"{r['mode']:6} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
+                f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
+            )
+        print(f"\nPer-record cost of the pieces, workload {kind} (microseconds, median of 5 passes over 3,000 decisions)")
+        for k, v in comp.items():
+            print(f"  {k:32s} {v:8.1f}")
+    if verifies:
+        print(f"\nVerify (store.verify(): hash, link and column checks on every record; bodies from workload {kinds[0]})")
+        for v in verifies:
+            print(f"  {v['backend']:11s} {v['records']:>10,} records  {v['seconds']:7.1f} s  {v['per_sec']:>10,.0f} records/s  (mean body {v['mean_body_bytes']:.0f} bytes)")
+    out = Path(args.json or ROOT / "benchmarks" / "out" / f"audit-{args.sqlite_synchronous}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"workload": args.workload, "sqlite_synchronous": args.sqlite_synchronous, "rows": rows, "components": comp, "verify": verifies, "python": platform.python_version(), "cores": os.cpu_count()}, indent=2))
+    out.write_text(json.dumps({"workloads": results, "sqlite_synchronous": args.sqlite_synchronous, "verify": verifies, "python": platform.python_version(), "cores": os.cpu_count()}, indent=2))
 
 
 if __name__ == "__main__":
