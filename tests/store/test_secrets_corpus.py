@@ -81,3 +81,49 @@ def test_detected_secrets_never_reach_the_store(store_url: str, make_action: Any
         assert not [s for s in secrets_found if s.encode() in raw]
     assert store.verify().ok
     store.close()
+
+
+def test_group_screening_finds_what_the_redactor_finds_alone(make_action: Any, make_decision: Any) -> None:
+    """RecordBuilder.decisions() lets the redactor screen actions in groups and skips
+    redact_action() for a group it reports clean. That holds only if a group is never
+    clean while one of its actions, alone, is not: checked here on the corpus, in every
+    place, at every position of a group, and end to end (same bytes as one by one)."""
+    from bastion.canonical import digest_fields
+    from bastion.secrets import Redactor
+    from bastion.store.records import RecordBuilder
+
+    redactor = Redactor()
+    samples = _samples(80)
+    places = [
+        lambda s, i: make_action(i, capability="shell.exec", target=f"deploy --token '{s}'"),
+        lambda s, i: make_action(i, capability="network.request", target="https://api.example.com/v1", args={"headers": {"Authorization": f"Bearer {s}"}}),
+        lambda s, i: make_action(i, capability="env.write", target="API_KEY", args={"value": s}),
+        lambda s, i: make_action(i, capability="process.spawn", target="mysql", args={"argv": ["mysql", "--password", s]}),
+        lambda s, i: make_action(i, capability="tool.call", target="notes.save", args={"text": f"remember this: {s}"}, context={"note": s}),
+        lambda s, i: make_action(i, id=f"call-{s}", capability="tool.call", target="notes.save"),
+    ]
+    clean = [digest_fields(make_action(i)) for i in range(7)]
+    alone_found = 0
+    for i, sample in enumerate(samples):
+        for place in places:
+            action = place(sample, i)
+            scan = {**digest_fields(action), "action_id": action.id}
+            if not redactor.redact_action(scan)[1]:
+                continue
+            alone_found += 1
+            for pos in (0, 3, 7):
+                group = clean[:pos] + [scan] + clean[pos:]
+                assert redactor.redact_value(group)[1], f"sample {i}: found alone, missed in a group at {pos}"
+    assert alone_found >= 200
+
+    # end to end: the same records, clean and secret-bearing actions interleaved
+    items = []
+    for i, sample in enumerate(samples[:40]):
+        for k in range(3):
+            a = make_action(100 * i + k)
+            items.append((make_decision(a, i), a))
+        a = places[i % len(places)](sample, i)
+        items.append((make_decision(a, i, reason=f"saw {sample}"), a))
+    one_by_one = [RecordBuilder(redactor).decision(d.to_dict(), a).body for d, a in items]
+    grouped = RecordBuilder(redactor).decisions([(d.to_dict(), a, None) for d, a in items])
+    assert [r.body for r in grouped] == one_by_one  # type: ignore[union-attr]

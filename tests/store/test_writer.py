@@ -144,7 +144,7 @@ def test_a_dead_writer_releases_sync_callers(store: Any, make_action: Any, make_
             raise Boom()
 
         def redact_value(self, value: Any) -> Any:
-            return value, []
+            raise Boom()
 
     w = AuditWriter(store, "sync", redactor=Exploding())
     (d, a), = _decisions(make_action, make_decision, 1)

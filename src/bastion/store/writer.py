@@ -437,18 +437,22 @@ class AuditWriter:
         code, the others waiting, avoids GIL convoys with the commit's I/O)."""
         out: list[PreparedRecord] = []
         failed: dict[int, str] = {}
-        build = self._builder.decision
         by_id = self._key_from_action_id
-        for ticket, snap, action, _, key in items:
-            try:
-                if key is None and by_id:
-                    key = caller_chosen_id(getattr(action, "id", None) if not isinstance(action, Mapping) else action.get("id"))
-                out.append(build(snap, action, owned=True, key=key))  # snap is record()'s own copy
-            except Exception as exc:  # noqa: BLE001 - record the failure itself instead
-                failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(exc)}"
-                notice = self._unrecordable_notice(snap, exc)
-                if notice is not None:
-                    out.append(notice)
+        batch = []
+        for _, snap, action, _, key in items:
+            if key is None and by_id:
+                key = caller_chosen_id(action.get("id") if isinstance(action, Mapping) else getattr(action, "id", None))
+            batch.append((snap, action, key))
+        # snaps are record()'s own copies: the builder may take them apart
+        for (ticket, snap, *_), built in zip(items, self._builder.decisions(batch, owned=True)):
+            if type(built) is PreparedRecord:
+                out.append(built)
+                continue
+            # record the failure itself instead
+            failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(built)}"  # type: ignore[arg-type]
+            notice = self._unrecordable_notice(snap, built)  # type: ignore[arg-type]
+            if notice is not None:
+                out.append(notice)
         return out, failed
 
     def _unrecordable_notice(self, snap: Mapping[str, Any], exc: BaseException) -> PreparedRecord | None:
