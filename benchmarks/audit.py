@@ -31,6 +31,8 @@ normal) and PostgreSQL, each
 with the project's Redactor (`redactor=real`, what runs in production) and with a
 pass-through redactor (`redactor=none`: the store pipeline alone, to show where time goes).
 Per-decision latency (caller side: decide + record) is reported as median and p99.
+The garbage collector stays on, as in production (the engine alone leaves it nothing to
+do; the audit path's cost includes the collections its queue and batches cause).
 
 Then `verify` on a chain of --verify-records records (SQLite and PostgreSQL): the time
 `store.verify()` takes to walk it (hash, link, and column checks for every record).
@@ -291,16 +293,12 @@ def drive(engine: Engine, actions: list[Action], threads: int) -> tuple[float, l
     ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
     for t in ts:
         t.start()
-    gc.collect()
-    gc.disable()
-    try:
-        start.wait()
-        t0 = time.perf_counter()
-        for t in ts:
-            t.join()
-        elapsed = time.perf_counter() - t0
-    finally:
-        gc.enable()
+    gc.collect()  # every run starts from a collected heap; the collector stays on, as in production
+    start.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    elapsed = time.perf_counter() - t0
     return elapsed, [x for part in lat for x in part], sum(failed)
 
 
@@ -342,14 +340,10 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
         drive(engine, warm, threads)
         writer.flush()
         gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            _, lat, failed = drive(engine, actions, threads)
-            writer.flush()  # async: the clock stops when every record is committed
-            elapsed = time.perf_counter() - t0
-        finally:
-            gc.enable()
+        t0 = time.perf_counter()
+        _, lat, failed = drive(engine, actions, threads)
+        writer.flush()  # async: the clock stops when every record is committed
+        elapsed = time.perf_counter() - t0
         stats = writer.stats
         engine.close()
         writer.close()
@@ -495,7 +489,7 @@ def main() -> None:
     _SQLITE_SYNC[0] = args.sqlite_synchronous
 
     pg_url = None if args.no_pg else pg_base(args.pg)
-    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}", file=sys.stderr)
+    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     results: dict[str, Any] = {}
     for kind in kinds:
         _WORKLOAD[0] = kind
@@ -524,6 +518,7 @@ def main() -> None:
         print(f"\nVerify (store.verify(): hash, link and column checks on every record; bodies from workload {kinds[0]})")
         for v in verifies:
             print(f"  {v['backend']:11s} {v['records']:>10,} records  {v['seconds']:7.1f} s  {v['per_sec']:>10,.0f} records/s  (mean body {v['mean_body_bytes']:.0f} bytes)")
+    print(f"\n(load average {os.getloadavg()[0]:.2f} at the end; the machine is shared: figures move by +-20% between runs)")
     out = Path(args.json or ROOT / "benchmarks" / "out" / f"audit-{args.sqlite_synchronous}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"workloads": results, "sqlite_synchronous": args.sqlite_synchronous, "verify": verifies, "python": platform.python_version(), "cores": os.cpu_count()}, indent=2))

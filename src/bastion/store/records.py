@@ -221,24 +221,30 @@ class RecordBuilder:
         1.9 us per action, measured), and only a group in which it finds something has
         its actions redacted one by one. A group the redactor reports clean holds no
         action it would report alone: each string is scanned with the same key context
-        (pinned by test_records.py against the secret corpora).
+        (pinned by test_secrets_corpus.py against the secret corpora).
         """
-        pending: list[_Pending | Exception] = []
-        for decision, action, key in items:
-            try:
-                pending.append(self._begin(decision, action, owned, key))
-            except Exception as exc:  # noqa: BLE001 - reported per item
-                pending.append(exc)
-        self._screen([p for p in pending if type(p) is _Pending])
         out: list[PreparedRecord | Exception] = []
-        for p in pending:
-            if type(p) is not _Pending:
-                out.append(p)  # type: ignore[arg-type]
-                continue
-            try:
-                out.append(self._finish(p))  # type: ignore[arg-type]
-            except Exception as exc:  # noqa: BLE001
-                out.append(exc)
+        # a group at a time: few half-built records alive at once, so fewer objects
+        # outlive the garbage collector's young generations (a full collection of a
+        # large heap costs more than building the records)
+        if self._group < _MIN_GROUP:
+            self._group = _MIN_GROUP * 4  # screening stopped in the last batch: try again
+        for start in range(0, len(items), _MAX_GROUP):
+            pending: list[_Pending | Exception] = []
+            for decision, action, key in items[start : start + _MAX_GROUP]:
+                try:
+                    pending.append(self._begin(decision, action, owned, key))
+                except Exception as exc:  # noqa: BLE001 - reported per item
+                    pending.append(exc)
+            self._screen([p for p in pending if type(p) is _Pending])
+            for p in pending:
+                if type(p) is not _Pending:
+                    out.append(p)  # type: ignore[arg-type]
+                    continue
+                try:
+                    out.append(self._finish(p))  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001
+                    out.append(exc)
         return out
 
     def _screen(self, pending: list["_Pending"]) -> None:
@@ -248,10 +254,7 @@ class RecordBuilder:
         red = self.redactor
         size = self._group
         i = 0
-        while i < len(pending):
-            if size < _MIN_GROUP:
-                self._group = _MIN_GROUP * 4  # the next batch tries again
-                return
+        while i < len(pending) and size >= _MIN_GROUP:
             group = pending[i : i + size]
             _, found = red.redact_value([p.scan for p in group])
             if not found:
@@ -261,7 +264,7 @@ class RecordBuilder:
             else:
                 size //= 4
             i += len(group)
-        self._group = max(size, _MIN_GROUP)
+        self._group = size  # below _MIN_GROUP: no more screening in this batch
 
     def _begin(self, decision: Mapping[str, Any], action: Any, owned: bool, key: str | None) -> "_Pending":
         if key is not None and (type(key) is not str or not key or len(key) > MAX_KEY):

@@ -444,7 +444,12 @@ class AuditWriter:
                 key = caller_chosen_id(action.get("id") if isinstance(action, Mapping) else getattr(action, "id", None))
             batch.append((snap, action, key))
         # snaps are record()'s own copies: the builder may take them apart
-        for (ticket, snap, *_), built in zip(items, self._builder.decisions(batch, owned=True)):
+        built_all = self._builder.decisions(batch, owned=True)
+        del batch
+        for i, ((ticket, snap, _, waiter, _), built) in enumerate(zip(items, built_all)):
+            # the batch's items outlive the build (until the commit): let go of the
+            # snapshot and the action now, so the garbage collector need not age them
+            items[i] = (ticket, None, None, waiter, None)
             if type(built) is PreparedRecord:
                 out.append(built)
                 continue
