@@ -277,7 +277,10 @@ class Store(ABC):
     # ------------------------------------------------------------------ writing
 
     def append(self, records: Sequence[PreparedRecord]) -> AppendResult:
-        """Chain `records` after the current head, in one transaction (all or nothing)."""
+        """Chain `records` after the current head, in one transaction (all or nothing).
+
+        Keyed decision records that repeat a stored one (same key, action digest and
+        effect) are left out; `AppendResult.skipped` counts them."""
         if not records:
             raise StoreError("nothing to append")
         planned: tuple[int, str] | None = None

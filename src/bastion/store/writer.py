@@ -119,7 +119,7 @@ class AuditWriter:
         lock = threading.Lock()
         self._lock = lock
         self._work = threading.Condition(lock)  # the writer thread waits here
-        self._done = threading.Condition(lock)  # sync callers and flush() wait here
+        self._done = threading.Condition(lock)  # flush() waits here (sync callers on locks of their own)
         # (ticket, decision snapshot, action, sync caller's lock or None, idempotency key)
         self._q: deque[tuple[int, dict[str, Any], Any, Any, str | None]] = deque()
         self._inflight: Any = ()  # the batch being written
