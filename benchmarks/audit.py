@@ -2,7 +2,7 @@
 
     python benchmarks/audit.py [--workload mixed,tools,corpus] [--decisions 30000] [--sync-decisions 8000]
                                [--repeat 3] [--pg URL] [--no-pg] [--verify-records 1000000]
-                               [--sqlite-synchronous full|normal] [--json OUT]
+                               [--sqlite-synchronous full|normal] [--json OUT] [--src DIR]
 
 Workloads (--workload, default `mixed,tools`, each reported in its own table):
 
@@ -56,7 +56,19 @@ from typing import Any, Callable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+
+
+def _source_root() -> Path:
+    """`--src DIR`: run the same scenarios against another source tree, for before/after
+    comparisons (e.g. `git archive REV src | tar -x -C /tmp/before`, then `--src
+    /tmp/before/src`). Read before anything imports bastion."""
+    if "--src" in sys.argv[:-1]:
+        return Path(sys.argv[sys.argv.index("--src") + 1]).resolve()
+    return ROOT / "src"
+
+
+SRC = _source_root()
+sys.path.insert(0, str(SRC))
 
 from bastion.engine import Engine  # noqa: E402
 from bastion.model import Action  # noqa: E402
@@ -401,8 +413,11 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
 
 def components(actions: list[Action]) -> dict[str, float]:
     """Microseconds per record for the pieces of the pipeline (median of 5 passes)."""
-    from bastion.canonical import digest_bytes, digest_fields
+    from bastion import canonical
+    from bastion.canonical import digest_fields
     from bastion.secrets import Redactor
+
+    digest_bytes = getattr(canonical, "digest_bytes", None)  # absent from older trees (--src)
 
     engine = make_engine()
     decisions = [(engine.decide(a), a) for a in actions]
@@ -422,7 +437,8 @@ def components(actions: list[Action]) -> dict[str, float]:
 
     out["decide"] = per_record(lambda d, a: engine.decide(a))
     out["decision_to_dict (caller)"] = per_record(lambda d, a: d.to_dict(), decisions)
-    out["digest_bytes"] = per_record(lambda d, a: digest_bytes(a))
+    if digest_bytes is not None:
+        out["digest_bytes"] = per_record(lambda d, a: digest_bytes(a))
     out["build_record_no_redaction"] = per_record(RecordBuilder(PassThrough()).decision)
     real = Redactor()
     out["build_record_real_redactor"] = per_record(RecordBuilder(real).decision)
@@ -481,6 +497,7 @@ def main() -> None:
     ap.add_argument("--workload", default="mixed,tools", help=f"comma-separated, from {', '.join(WORKLOADS)} (default mixed,tools)")
     ap.add_argument("--sqlite-synchronous", choices=("full", "normal"), default="full", help="SQLite durability (default full: survives power loss)")
     ap.add_argument("--json", default=None, help="default: benchmarks/out/audit-SYNCHRONOUS.json")
+    ap.add_argument("--src", default=None, help="another source tree to measure (before/after comparisons); default: this repository's src/")
     args = ap.parse_args()
     kinds = [w.strip() for w in args.workload.split(",") if w.strip()]
     for kind in kinds:
@@ -489,7 +506,7 @@ def main() -> None:
     _SQLITE_SYNC[0] = args.sqlite_synchronous
 
     pg_url = None if args.no_pg else pg_base(args.pg)
-    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; load average {os.getloadavg()[0]:.2f}; code from {SRC}", file=sys.stderr)
     results: dict[str, Any] = {}
     for kind in kinds:
         _WORKLOAD[0] = kind
