@@ -444,17 +444,39 @@ def components(actions: list[Action]) -> dict[str, float]:
     out["build_record_real_redactor"] = per_record(RecordBuilder(real).decision)
     fields = {id(a): digest_fields(a) for _, a in snaps}
     out["redactor_redact_action"] = per_record(lambda d, a: real.redact_action(fields[id(a)]))
-    records = [RecordBuilder(real).decision(d, a) for d, a in snaps]
-    with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
-        store = open_store(os.path.join(tmp, "audit.db"), synchronous=_SQLITE_SYNC[0])
+    builder = RecordBuilder(real)
+    if hasattr(builder, "decisions"):  # absent from older trees (--src)
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            for start in range(0, len(records), 1000):
-                store.append(records[start : start + 1000])
-            times.append((time.perf_counter() - t0) / len(records) * 1e6)
-        store.close()
-    out["sqlite_append_batches_of_1000"] = statistics.median(times)
+            for start in range(0, len(snaps), 1000):
+                builder.decisions([(d, a, None) for d, a in snaps[start : start + 1000]])
+            times.append((time.perf_counter() - t0) / len(snaps) * 1e6)
+        out["build_records_in_batches_real_redactor"] = statistics.median(times)
+    records = [RecordBuilder(real).decision(d, a) for d, a in snaps]
+    for label, page in (("", None), ("_4k_pages", 4096)):
+        with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
+            path = os.path.join(tmp, "audit.db")
+            if page is not None:  # a file made with another page size keeps it
+                import sqlite3
+
+                with sqlite3.connect(path) as cx:
+                    cx.execute(f"PRAGMA page_size={page}")
+                    cx.execute("PRAGMA journal_mode=WAL")
+            store = open_store(path, synchronous=_SQLITE_SYNC[0])
+            times, small = [], []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                for start in range(0, len(records), 1000):
+                    store.append(records[start : start + 1000])
+                times.append((time.perf_counter() - t0) / len(records) * 1e6)
+            for start in range(0, 1600, 8):  # sync commits: a few records each
+                t0 = time.perf_counter()
+                store.append(records[start : start + 8])
+                small.append((time.perf_counter() - t0) * 1e6)
+            store.close()
+        out[f"sqlite_append_batches_of_1000{label}"] = statistics.median(times)
+        out[f"sqlite_append_of_8_records{label} (per append)"] = statistics.median(small)
     return out
 
 
@@ -530,7 +552,7 @@ def main() -> None:
             )
         print(f"\nPer-record cost of the pieces, workload {kind} (microseconds, median of 5 passes over 3,000 decisions)")
         for k, v in comp.items():
-            print(f"  {k:32s} {v:8.1f}")
+            print(f"  {k:50s} {v:8.1f}")
     if verifies:
         print(f"\nVerify (store.verify(): hash, link and column checks on every record; bodies from workload {kinds[0]})")
         for v in verifies:

@@ -94,9 +94,9 @@ class SQLiteStore(Store):
         cx = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             # 8 KiB pages for a new database (no effect on an existing one): records are
-            # about 1 KiB; batches append at 4.1 us per record against 6.3 with 4 KiB pages,
-            # while a sync commit of a few records writes whole pages to the WAL, so larger
-            # pages cost it more (8 records: 4 KiB 369 us, 8 KiB 398, 16 KiB 509; FULL)
+            # about 1 KiB; big batches append cheaper than with 4 KiB pages, while a sync
+            # commit of a few records writes whole pages to the WAL, so much larger pages
+            # cost it more (benchmarks/audit.py prints batch and small-commit costs)
             cx.execute("PRAGMA page_size=8192")
             mode = cx.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
