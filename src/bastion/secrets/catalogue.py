@@ -571,6 +571,10 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         "slack_webhook",
         r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9+/_\-]{20,})",
         "Slack incoming webhook URL (the path after /services/ is redacted)",
+        # Webhook URLs are structural credentials: host and path shape say what they are, and the
+        # path is the credential whatever its entropy. A placeholder (".../services/Txxxx/Bxxxx/xxxx")
+        # costs a marker; a missed real one lets anyone post to the channel. No placeholder check.
+        placeholder_check=False,
         priority=85,
     ),
     D(
@@ -584,6 +588,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         "discord_webhook",
         r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{15,20}/(?P<secret>[A-Za-z0-9_\-]{60,80})",
         "Discord webhook URL",
+        placeholder_check=False,  # see slack_webhook
         priority=85,
     ),
     D(
@@ -596,6 +601,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         "msteams_webhook",
         r"(?P<secret>https://(?:[a-z0-9\-]+\.webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/[A-Za-z0-9\-]+@[A-Za-z0-9\-]+/IncomingWebhook/[A-Za-z0-9]+/[A-Za-z0-9\-]+)",
         "Microsoft Teams incoming webhook URL",
+        placeholder_check=False,  # see slack_webhook
         priority=85,
     ),
     D(
