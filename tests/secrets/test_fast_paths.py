@@ -15,6 +15,7 @@ from bastion.secrets.redact import _CLEAN
 KEY = b"\x05" * 32
 GH = "ghp_" + "Qw7Er4Ty1Ui8Op5As2Df9Gh6Jk3Lz0Xc7Vb4N"
 PW = "Gr33n-Tea!Pot-42"
+AWS_BARE = "wK9rT2mX7pL4qZ8vN1bC6yH3jF5dS0gA9eR2tY7u"  # found by its own RE2 pass, not the prefilter
 
 
 def test_clean_value_comes_back_uncopied():
@@ -97,6 +98,8 @@ _STRINGS = st.one_of(
             "--verbose",
             PW,
             "AKIAQYLPMN5HHHFPZAM2",
+            AWS_BARE,
+            f"f({AWS_BARE}, 1)",
             "curl -u admin:" + PW + " https://x",
             "application/json",
             "",

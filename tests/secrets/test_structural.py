@@ -48,3 +48,86 @@ def test_webhook_urls_are_credentials_whatever_their_entropy(text, kind):
 )
 def test_not_webhook_urls(text):
     assert not {f.kind for f in default_scanner().scan(text)} & {"slack_webhook", "discord_webhook", "msteams_webhook"}
+
+
+# ---------------------------------------------------------------- bare 40-character secret keys
+
+KEY40 = "wK9rT2mX7pL4qZ8v/1bC6yH3jF5dS0gA9eR2tY7u"  # synthetic, with a "/"
+KEY40_ALNUM = "k3M9x2Q7w4E8r1T6y5U0i3O9p2AqK3m9X2q7W4e8"  # no "/" or "+": 28% of real keys
+
+
+def _bare(text: str) -> list[str]:
+    return [text[f.start : f.end] for f in default_scanner().scan(text) if f.detector == "aws_secret_key_bare"]
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        (f"some_function({KEY40})", KEY40),
+        (f"some_function(foo, {KEY40}, bar)", KEY40),
+        (f'some_function("{KEY40}")', KEY40),
+        (f"some_function('foo', '{KEY40}', 'bar')", KEY40),
+        (f"aws configure set default.region us-east-1 && echo {KEY40_ALNUM}", KEY40_ALNUM),
+        (f"The key is {KEY40}.", KEY40),  # a sentence's full stop is not part of a dotted name
+        (f"VALUE={KEY40}\n", KEY40),  # under a name that says nothing
+        (f"[{KEY40}]", KEY40),
+    ],
+)
+def test_bare_40_character_key_is_found(text, secret):
+    assert _bare(text) == [secret]
+    (f,) = [f for f in default_scanner().scan(text) if f.detector == "aws_secret_key_bare"]
+    assert f.kind == "aws_secret_key" and f.severity == "medium"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "commit 1600a35a099950d836f675cc81e74ef5e8e25d94",  # a git SHA
+        '"sha": "5C90A9587403E430EC66A78795E761D17731AF10"',  # an uppercase hex digest
+        "sha1:0beec7b5ea3f0fdbc95d/0dd47f3c5bc275da8a3",  # hex joined by "/": no upper case
+        "AWSEC2CapacityReservationFleetRolePolicy",  # an identifier made of words
+        "arn:aws:iam::aws:policy/AmazonRoute53AutoNamingFullAccess",  # a name in a path
+        "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXpBQkNE",  # base64 of printable text
+        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9",  # a JWT header alone: encoded JSON
+        "k3m9x2q7w4e8r1t6y5u0i3o9p2aqk3m9x2q7w4e8",  # no upper case: an id, not a key
+        "kMxQwErTyUiOpAsDfGhJkLzXcVbNmQwErTyUiOpA",  # no digit
+        "zZ" * 14 + "1z" * 6,  # low entropy
+        f"{KEY40}x",  # 41 characters: part of a longer token
+        f"x{KEY40}",
+        f"prefix_{KEY40}",  # inside an identifier
+        f"{KEY40}-suffix",
+        f"{KEY40}==",  # base64 padding: an encoded blob, not a 40-character key
+        f"pkg.{KEY40}",  # a dotted name
+        f"{KEY40}.py",  # a file name
+        "usr/local/lib/python3/site/Packages/xy12",  # a path of words
+    ],
+)
+def test_bare_40_character_non_keys_are_not_flagged(text):
+    assert _bare(text) == []
+
+
+def test_bare_key_is_redacted_in_nested_values_and_never_kept_raw():
+    from bastion.secrets import Redactor
+
+    r = Redactor(key=b"\x07" * 32)
+    value = {"args": {"argv": ["deploy", "--region", "eu-west-1", KEY40_ALNUM]}, "note": f"use {KEY40} here"}
+    out, redactions = r.redact_value(value)
+    assert {x["path"] for x in redactions} == {"args.argv[3]", "note"}
+    assert KEY40 not in repr(out) and KEY40_ALNUM not in repr(out)
+    assert all(x["kind"] == "aws_secret_key" for x in redactions)
+
+
+def test_bare_key_detector_runs_outside_hyperscan():
+    scanner = default_scanner()
+    (det,) = [d for d in scanner._own_pass]
+    assert det.spec.id == "aws_secret_key_bare"
+    # the prefilter alone never fires on it; might_contain still says "maybe"
+    assert scanner._prefilter.scan(KEY40.encode())[0] == {}
+    assert scanner.might_contain(f"f({KEY40})")
+    assert not scanner.might_contain("commit 1600a35a099950d836f675cc81e74ef5e8e25d94")
+
+
+def test_bare_key_detector_can_be_disabled():
+    from bastion.secrets import Scanner
+
+    assert Scanner.build(disabled={"aws_secret_key_bare"}).scan(f"f({KEY40})") == []

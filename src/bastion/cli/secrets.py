@@ -94,7 +94,7 @@ def _write(text: str, out) -> None:
 _common = [
     click.option("--detectors", "detectors_file", type=click.Path(dir_okay=False), help="YAML/JSON file of extra detectors (and a 'disable' list)."),
     click.option("--disable", multiple=True, metavar="ID", help="Turn off a built-in detector or kind (repeatable)."),
-    click.option("--enable", multiple=True, metavar="ID", help="Turn on an optional detector, e.g. aws_secret_key_bare (repeatable)."),
+    click.option("--enable", multiple=True, metavar="ID", help="Turn on an optional detector from catalogue.OPTIONAL (repeatable; none at present)."),
     click.option("--decode-depth", type=click.IntRange(0, 4), default=None, help="Levels of base64/hex/percent decoding to look through (default 2)."),
 ]
 

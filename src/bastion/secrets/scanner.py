@@ -164,15 +164,17 @@ def _compile(spec: DetectorSpec, keyword_index: dict[str, int]) -> _Detector:
 class _Prefilter:
     """Which detectors, keywords and decode triggers occur in a text; one Hyperscan pass."""
 
-    def __init__(self, patterns: Sequence[bytes], caseless: Sequence[bool], positional: Iterable[int] = ()) -> None:
+    def __init__(self, patterns: Sequence[bytes], caseless: Sequence[bool], positional: Iterable[int] = (), skip: Iterable[int] = ()) -> None:
         self.n = len(patterns)
         self.always: set[int] = set()
         #: ids whose every end offset is reported (windowed confirmation); the others report once
         self.positional = frozenset(positional)
         self._local = threading.local()
         self.db = None
+        # skipped ids (re2_pass detectors) never fire here: the scanner searches for them itself
+        skipped = frozenset(skip)
         if _hs is None:  # pragma: no cover
-            self.always = set(range(self.n))
+            self.always = set(range(self.n)) - skipped
             return
         # MULTILINE: "^" and "$" also match at line boundaries, so the prefilter over strings
         # joined with "\n" (Redactor's quick check) fires wherever one string alone would
@@ -180,15 +182,15 @@ class _Prefilter:
             (0 if i in self.positional else _hs.HS_FLAG_SINGLEMATCH) | (_hs.HS_FLAG_CASELESS if c else 0) | _hs.HS_FLAG_MULTILINE
             for i, c in enumerate(caseless)
         ]
-        ok = list(range(self.n))
+        ok = [i for i in range(self.n) if i not in skipped]
         try:
-            self.db = self._build(patterns, ok, flags)
+            self.db = self._build([patterns[i] for i in ok], ok, [flags[i] for i in ok]) if ok else None
             return
         except _hs.error:
             pass
         # find the patterns Hyperscan refuses, retry them in prefilter mode, else run them always
         good: list[int] = []
-        for i in range(self.n):
+        for i in ok:
             for extra in (0, _hs.HS_FLAG_PREFILTER):
                 try:
                     self._build([patterns[i]], [0], [flags[i] | extra])
@@ -289,7 +291,10 @@ class Scanner:
         # windowed detectors and decode triggers report every position: the first ones are
         # confirmed on the lines around each, the second ones say which runs to decode
         positional = [i for i, s in enumerate(specs) if s.window] + list(self._trigger_enc)
-        self._prefilter = _Prefilter(patterns, caseless, positional=positional)
+        #: detectors RE2 searches for in a pass of their own over the whole text (spec.re2_pass)
+        self._own_pass = tuple(d for d in self._detectors if d.spec.re2_pass)
+        own = [i for i, s in enumerate(specs) if s.re2_pass]
+        self._prefilter = _Prefilter(patterns, caseless, positional=positional, skip=own)
         self._n = n
         #: True when the prefilter over several strings joined with "\n" fires wherever it
         #: fires on one of them alone: no pattern anchors to the whole text (\A, \z, \Z)
@@ -335,8 +340,10 @@ class Scanner:
         """Fast check: could `text` hold a secret? False means scan() would find nothing."""
         data = text.encode("utf-8", "surrogatepass")
         hits, _ = self._prefilter.scan(data)
-        return any(self._enabled(i, hits) for i in hits if i < self._n) or (
-            self.decode_depth > 0 and any(i in self._trigger_enc for i in hits)
+        return (
+            any(self._enabled(i, hits) for i in hits if i < self._n)
+            or (self.decode_depth > 0 and any(i in self._trigger_enc for i in hits))
+            or any(d.regex.search(data) is not None for d in self._own_pass)
         )
 
     def scan(self, text: str, decode_depth: int | None = None) -> list[Finding]:
@@ -360,9 +367,11 @@ class Scanner:
         if data is None:
             data = text.encode("utf-8", "surrogatepass")
         hits, positions = self._prefilter.scan(data)
-        if not hits:
-            return []
         cands: list[_Cand] = []
+        for det in self._own_pass:
+            self._confirm(det, data, 0, cands)
+        if not hits:
+            return _merge(cands)
         for i in sorted(k for k in hits if k < self._n):
             if not self._enabled(i, hits):
                 continue

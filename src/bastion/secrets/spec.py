@@ -83,6 +83,10 @@ class DetectorSpec:
     #: every match lies within one line and the anchor's last byte is on that line: RE2
     #: confirms on that line only (generic assignments fire on every ``token = x`` of code)
     single_line: bool = False
+    #: not in the Hyperscan prefilter: RE2 searches the whole text for it in a pass of its own.
+    #: For context-free shapes with a long bounded repeat (a bare 40-character key): Hyperscan
+    #: slows down on such repeats and reports every position, RE2's DFA runs them at ~650 MB/s
+    re2_pass: bool = False
     tags: tuple[str, ...] = field(default=())
 
     @property
