@@ -9,6 +9,7 @@ path; it serialises to the contract's JSON with `to_dict()`.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -318,8 +319,45 @@ class Overridden:
         return {**self.rule.to_dict(), "why": self.why}
 
 
-def _iso(ts: float) -> str:
+def _iso_slow(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: (whole second, its "YYYY-MM-DDTHH:MM:SS" text): decisions come many per second, so the
+#: calendar arithmetic runs once a second instead of once a decision (1.6 of the 3.4 us
+#: `to_dict()` took). Replaced whole, never mutated, so threads share it safely.
+_iso_last: tuple[float, str] = (math.nan, "")
+
+
+def _iso(ts: float) -> str:
+    """`ts` as ISO 8601 UTC with milliseconds, e.g. "2026-11-21T10:00:00.123Z".
+
+    Exactly what `datetime.fromtimestamp(ts, utc).isoformat(timespec="milliseconds")`
+    writes: the same split into whole seconds and microseconds rounded half to even
+    (CPython's `_PyTime_DoubleToDenominator`), milliseconds truncated.
+    """
+    global _iso_last
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        whole += 1.0
+        us -= 1_000_000
+    elif us < 0:
+        whole -= 1.0
+        us += 1_000_000
+    last = _iso_last
+    if last[0] == whole:
+        return f"{last[1]}.{us // 1000:03d}Z"
+    if not (_ISO_MIN <= whole <= _ISO_MAX):  # outside what the cache formats: the general path
+        return _iso_slow(ts)
+    text = _iso_slow(whole)[:-5]  # "YYYY-MM-DDTHH:MM:SS" (".000Z" cut)
+    _iso_last = (whole, text)
+    return f"{text}.{us // 1000:03d}Z"
+
+
+# years 1 to 9999 minus a day each side: isoformat keeps its fixed width in between
+_ISO_MIN = -62135510400.0
+_ISO_MAX = 253402214400.0
 
 
 @dataclass(slots=True)

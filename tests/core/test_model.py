@@ -108,3 +108,33 @@ def test_decision_json_has_contract_fields(write_policy):
     assert d["rules"][0]["source"].endswith("policy.yaml:3")
     assert d["timestamp"].endswith("Z")
     json.dumps(d)
+
+
+# --------------------------------------------------------------------------- timestamps
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from bastion.model import _iso, _iso_slow  # noqa: E402
+
+
+@settings(max_examples=3000)
+@given(st.one_of(
+    st.floats(min_value=-2e9, max_value=4e9, allow_nan=False),
+    # many decisions within one second, and the rounding edges around whole seconds
+    st.integers(min_value=1_700_000_000, max_value=1_700_000_003).flatmap(
+        lambda s: st.floats(min_value=s - 1e-6, max_value=s + 1e-6) | st.floats(min_value=s, max_value=s + 1)
+    ),
+))
+def test_cached_iso_timestamps_are_what_datetime_writes(ts: float) -> None:
+    assert _iso(ts) == _iso_slow(ts)
+    assert _iso(ts) == _iso_slow(ts)  # again: now from the per-second cache
+
+
+def test_iso_timestamps_outside_the_cache_range_take_the_general_path() -> None:
+    for ts in (-62135596800.0, 253402300799.0):  # year 1, year 9999
+        assert _iso(ts) == _iso_slow(ts)
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises((ValueError, OverflowError)):
+            _iso_slow(bad)
+        with pytest.raises((ValueError, OverflowError)):
+            _iso(bad)
