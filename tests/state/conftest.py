@@ -3,7 +3,7 @@
 memory and SQLite always; Redis (`@pytest.mark.redis`) against the server at
 BASTION_TEST_REDIS (default redis://127.0.0.1:6379/0) with a random key prefix per
 test, deleted after; PostgreSQL (`@pytest.mark.postgres`) in a fresh schema of
-BASTION_TEST_PG. Service tests skip, saying why, only when no server answers.
+BASTION_TEST_PG (`pg_url`, tests/conftest.py). Service tests skip, saying why, only when no server answers.
 """
 
 from __future__ import annotations
@@ -12,28 +12,12 @@ import os
 import textwrap
 import uuid
 from typing import Any, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS", "redis://127.0.0.1:6379/0")
-PG_URL = os.environ.get("BASTION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/bastion_test")
 
-T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z
-
-
-class Clock:
-    """An injectable clock: tests move time explicitly, never sleep."""
-
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        self.t += seconds
-        return self.t
+T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z: where the shared `clock` (tests/conftest.py) starts
 
 
 _REDIS: list[str | None] = []
@@ -77,48 +61,6 @@ def redis_url() -> Iterator[str]:
         drop_redis(url)
 
 
-_PG: list[str | None] = []
-
-
-def _pg_skip_reason() -> str | None:
-    if not _PG:
-        try:
-            import psycopg
-
-            p = urlsplit(PG_URL)
-            admin = urlunsplit((p.scheme, p.netloc, "/postgres", p.query, p.fragment))
-            dbname = p.path.lstrip("/") or "bastion_test"
-            with psycopg.connect(admin, autocommit=True, connect_timeout=3) as cx:
-                if not cx.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
-                    try:
-                        cx.execute(f'CREATE DATABASE "{dbname}"')
-                    except psycopg.errors.DuplicateDatabase:
-                        pass
-            _PG.append(None)
-        except Exception as exc:  # noqa: BLE001
-            _PG.append(f"no PostgreSQL server at {PG_URL} ({type(exc).__name__})")
-    return _PG[0]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    why = _pg_skip_reason()
-    if why:
-        pytest.skip(why)
-    import psycopg
-
-    schema = "st_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_URL, autocommit=True) as cx:
-        cx.execute(f"CREATE SCHEMA {schema}")
-    p = urlsplit(PG_URL)
-    opt = "options=" + quote(f"-csearch_path={schema}")
-    try:
-        yield urlunsplit((p.scheme, p.netloc, p.path, f"{p.query}&{opt}" if p.query else opt, p.fragment))
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as cx:
-            cx.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
 BACKENDS = [
     "memory",
     "sqlite",
@@ -150,17 +92,12 @@ def backend(state_url: str) -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 def policy(text: str) -> str:
     return textwrap.dedent(text).lstrip()
 
 
 @pytest.fixture
-def make_engine(backend: Any, clock: Clock) -> Iterator[Any]:
+def make_engine(backend: Any, clock: Any) -> Iterator[Any]:
     """Engines on the test's backend (shared between the engines of one test) and clock."""
     from bastion.engine import Engine
 

@@ -1,23 +1,14 @@
-"""Fixtures for the store tests: one parametrised `store` over SQLite and PostgreSQL.
-
-PostgreSQL tests use `BASTION_TEST_PG` (default postgresql://postgres@127.0.0.1:5432/bastion_test),
-create that database when missing, and give every test its own schema, dropped after.
-They skip, saying why, only when no server answers.
-"""
+"""Fixtures for the store tests: the shared `store` (tests/conftest.py: SQLite and PostgreSQL) with a fake redactor."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from typing import Any, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Any
 
 import pytest
 
 from bastion.model import Action, Decision, Effect, Layer, RuleMatch, Severity
-
-PG_URL = os.environ.get("BASTION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/bastion_test")
 
 #: A test double for bastion.secrets.Redactor: it knows one fake token shape only.
 FAKE_SECRET = re.compile(r"sk-test-[A-Za-z0-9]{20}")
@@ -53,84 +44,11 @@ def redactor() -> FakeRedactor:
     return FakeRedactor()
 
 
-# --------------------------------------------------------------------------- PostgreSQL
-
-
-def _with_db(url: str, db: str) -> str:
-    p = urlsplit(url)
-    return urlunsplit((p.scheme, p.netloc, "/" + db, p.query, p.fragment))
-
-
-def _pg_available() -> str | None:
-    """None when PG_URL's server answers (creating the database if needed), else why not."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    dbname = urlsplit(PG_URL).path.lstrip("/") or "bastion_test"
-    try:
-        with psycopg.connect(_with_db(PG_URL, "postgres"), autocommit=True, connect_timeout=3) as cx:
-            exists = cx.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-            if not exists:
-                cx.execute(f'CREATE DATABASE "{dbname}"')
-    except psycopg.errors.DuplicateDatabase:
-        pass
-    except psycopg.Error as exc:
-        return f"no PostgreSQL server at {PG_URL} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-    return None
-
-
-_PG_STATUS: list[str | None] = []
-
-
-def pg_skip_reason() -> str | None:
-    if not _PG_STATUS:
-        _PG_STATUS.append(_pg_available())
-    return _PG_STATUS[0]
-
-
-def pg_schema_url(schema: str) -> str:
-    p = urlsplit(PG_URL)
-    opt = "options=" + quote(f"-csearch_path={schema}")
-    query = f"{p.query}&{opt}" if p.query else opt
-    return urlunsplit((p.scheme, p.netloc, p.path, query, p.fragment))
-
-
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty schema on the test database, as a store URL."""
-    why = pg_skip_reason()
-    if why:
-        pytest.skip(why)
-    import psycopg
-
-    schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_URL, autocommit=True) as cx:
-        cx.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield pg_schema_url(schema)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as cx:
-            cx.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "audit.db")
-    return request.getfixturevalue("pg_url")
-
-
-@pytest.fixture
-def store(store_url: str, redactor: FakeRedactor) -> Iterator[Any]:
-    from bastion.store import open_store
-
-    st = open_store(store_url)
-    st.redactor = redactor
-    try:
-        yield st
-    finally:
-        st.close()
+def store(store: Any, redactor: FakeRedactor) -> Any:
+    """The shared store fixture (tests/conftest.py: SQLite and PostgreSQL) with the fake redactor."""
+    store.redactor = redactor
+    return store
 
 
 # --------------------------------------------------------------------------- data
