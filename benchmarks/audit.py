@@ -19,6 +19,8 @@ Every scenario runs in this one
 process, on this machine, in one run, so the ratios compare like with like:
 
 * `off`        the engine alone (1 caller; 8 callers for the sync comparison)
+* `proc`       ProcessAuditWriter: async, records built and committed in a child process
+               (the second core), 1 caller, the project's Redactor; end to end like `async`
 * `async`      AuditWriter(durability="async"), 1 caller; the clock stops when close()
                has drained the queue, so the figure is end to end (every record committed)
 * `sync`       AuditWriter(durability="sync"), 8 caller threads; each decide() returns
@@ -73,6 +75,11 @@ sys.path.insert(0, str(SRC))
 from bastion.engine import Engine  # noqa: E402
 from bastion.model import Action  # noqa: E402
 from bastion.store import AuditWriter, open_store  # noqa: E402
+
+try:  # absent from older trees (--src)
+    from bastion.store.process_writer import ProcessAuditWriter  # noqa: E402
+except ImportError:  # pragma: no cover
+    ProcessAuditWriter = None  # type: ignore[assignment,misc]
 from bastion.store.records import RecordBuilder  # noqa: E402
 
 CORPORA = next((p for p in (ROOT.parent / "shared" / "corpora", Path("/work/shared/corpora")) if p.exists()), None)
@@ -347,7 +354,12 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
         redactor = PassThrough() if redactor_name == "none" else None
         if redactor is not None:
             store.redactor = redactor
-        writer = AuditWriter(store, mode, queue_size=len(actions) + len(warm) + 10, redactor=redactor)  # type: ignore[arg-type]
+        writer: Any
+        if mode == "proc":  # the child opens its own connection; the project's Redactor
+            options = {"synchronous": _SQLITE_SYNC[0]} if backend == "sqlite" else {}
+            writer = ProcessAuditWriter(url, store_options=options, queue_size=len(actions) + len(warm) + 10)
+        else:
+            writer = AuditWriter(store, mode, queue_size=len(actions) + len(warm) + 10, redactor=redactor)  # type: ignore[arg-type]
         engine: Any = make_engine(writer) if decide == "engine" else PreDecided(actions, writer)
         drive(engine, warm, threads)
         writer.flush()
@@ -374,6 +386,8 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
     ]
     for decide in ("engine", "pre"):
         for backend in backends:
+            if ProcessAuditWriter is not None:
+                plan.append(("proc", backend, "real", async_actions, 1, decide))
             for red in ("real", "none"):
                 plan.append(("async", backend, red, async_actions, 1, decide))
                 plan.append(("sync", backend, red, sync_actions, 8, decide))

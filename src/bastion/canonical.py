@@ -33,7 +33,7 @@ import orjson
 from bastion.errors import BastionError
 from bastion.model import Action, coerce_action
 
-__all__ = ["CanonicalError", "canonical", "canonical_bytes", "action_digest", "digest_bytes", "digest_fields", "sha256_hex"]
+__all__ = ["CanonicalError", "DigestedAction", "canonical", "canonical_bytes", "action_digest", "digest_bytes", "digest_fields", "sha256_hex"]
 
 
 class CanonicalError(BastionError, ValueError):
@@ -317,8 +317,22 @@ def _fast_plain_fields(a: Any) -> tuple[dict[str, Any], bool] | None:
     return out, plain
 
 
+class DigestedAction:
+    """An action already reduced to `digest_bytes()`: its digest fields and their canonical
+    JSON. What crosses to a process that records actions it never saw as `Action`s (the
+    audit writer's child process); `digest_bytes` hands the two back as they are."""
+
+    __slots__ = ("fields", "raw")
+
+    def __init__(self, fields: dict[str, Any], raw: bytes) -> None:
+        self.fields = fields
+        self.raw = raw
+
+
 def digest_bytes(action: Any) -> tuple[dict[str, Any], bytes]:
     """`digest_fields(action)` and its canonical JSON (the bytes `action_digest` hashes)."""
+    if type(action) is DigestedAction:
+        return action.fields, action.raw
     act = coerce_action(action)
     fast = _fast_plain_fields(act)
     if fast is not None:

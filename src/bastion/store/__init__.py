@@ -3,6 +3,7 @@
     store = open_store("path/to/bastion.db" | "postgresql://..." | None)
     writer = AuditWriter(store, durability="async")
     writer.record(decision, action)       # off the hot path; fail-closed by default
+    ProcessAuditWriter("path/to/bastion.db")  # the same, async, built and committed in a child process
     store.append_event("policy.change", {...}, actor="dana@example.com")
     store.query(agent="coder-7", decisions=("deny",)); store.verify()
 
@@ -28,6 +29,7 @@ from bastion.store.base import (
 from bastion.store.chain import VerifyResult, chain_hash, verify_lines
 from bastion.store.checkpoints import Checkpoint, PublicKeyRing, Signer, load_public_key
 from bastion.store.records import PreparedRecord, build_decision_record, build_event_record
+from bastion.store.process_writer import ProcessAuditWriter
 from bastion.store.writer import AuditWriter
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "AuditWriter",
     "Checkpoint",
     "PreparedRecord",
+    "ProcessAuditWriter",
     "PublicKeyRing",
     "Signer",
     "Store",

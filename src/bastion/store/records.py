@@ -38,7 +38,13 @@ DECISION = "decision"
 #: ids made by bastion.model.new_id in this process: a short kind, this process's random
 #: prefix and a counter. They carry nothing from the agent, so they skip the redactor
 #: (which spends tens of microseconds on each such hex string).
-_GENERATED_ID = re.compile(r"\A[a-z]{1,4}-" + re.escape(new_id("x")[2:10]) + r"[0-9a-f]{8,16}\Z")
+def generated_id_pattern(prefix: str) -> "re.Pattern[str]":
+    """Ids `new_id` makes in the process whose random prefix is `prefix`."""
+    return re.compile(r"\A[a-z]{1,4}-" + re.escape(prefix) + r"[0-9a-f]{8,16}\Z")
+
+
+ID_PREFIX = new_id("x")[2:10]
+_GENERATED_ID = generated_id_pattern(ID_PREFIX)
 #: the one timestamp form records use (fixed pattern, no backtracking): it sorts like time
 _ISO_MS = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
 
@@ -154,8 +160,11 @@ class RecordBuilder:
     ride along with the action in one redactor call.
     """
 
-    def __init__(self, redactor: RedactorLike, memo_size: int = 4096) -> None:
+    def __init__(self, redactor: RedactorLike, memo_size: int = 4096, *, id_prefix: str | None = None) -> None:
+        """`id_prefix`: the `new_id` prefix of the process that made the decisions, when
+        that is another process (the audit writer's child builds its parent's records)."""
         self.redactor = redactor
+        self._generated = _GENERATED_ID if id_prefix is None else generated_id_pattern(id_prefix)
         self._memo: dict[bytes, _Stable] = {}
         self._memo_size = memo_size
         self._group = _MAX_GROUP  # actions the redactor screens at once (decisions())
@@ -286,7 +295,7 @@ class RecordBuilder:
             for name in _IDS:
                 if name in vol:
                     value = vol[name]
-                    if not (type(value) is str and _GENERATED_ID.match(value)):
+                    if not (type(value) is str and self._generated.match(value)):
                         if scan is fields:
                             scan = dict(fields)
                         scan[name] = value

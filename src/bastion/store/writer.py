@@ -86,6 +86,7 @@ class AuditWriter:
         idempotency: Literal["action_id"] | None = None,
         owns_store: bool = False,
         on_alert: Callable[[str], None] | None = None,
+        id_prefix: str | None = None,
     ) -> None:
         if durability not in ("sync", "async"):
             raise ValueError("durability must be 'sync' or 'async'")
@@ -108,7 +109,8 @@ class AuditWriter:
         self._sync_timeout = sync_timeout
         self._retry_max = retry_max_delay
         self._redactor = redactor if redactor is not None else store.get_redactor()
-        self._builder = RecordBuilder(self._redactor)
+        # id_prefix: the decisions come from another process (ProcessAuditWriter's child)
+        self._builder = RecordBuilder(self._redactor, id_prefix=id_prefix)
         self._signer = signer
         self._checkpoint_every = checkpoint_every
         self._key_from_action_id = idempotency == "action_id"
@@ -290,6 +292,7 @@ class AuditWriter:
                 "durability": self.durability,
                 "queued": len(self._q),
                 "recorded": self._next_ticket,
+                "done": self._done_upto,  # every record up to this one is committed or failed
                 "committed": self._committed,
                 "duplicates": self._duplicates,
                 "batches": self._batches,
@@ -298,6 +301,17 @@ class AuditWriter:
                 "lost": self._lost,
                 "store_error": self._store_error,
             }
+
+    def note_dropped(self, count: int) -> None:
+        """Count records dropped before they reached this writer (by ProcessAuditWriter's
+        parent under drop_and_alert), so an `audit.dropped` notice puts them on record."""
+        if count <= 0:
+            return
+        with self._lock:
+            self._dropped += count
+            self._dropped_unreported += count
+            if self._idle:
+                self._work.notify()
 
     # ------------------------------------------------------------------ failure policy (lock held)
 
