@@ -10,25 +10,24 @@ The public API is re-exported here; heavier pieces load on first use, so that
 
 from __future__ import annotations
 
-from typing import Any
-
+from bastion import _lazy
 from bastion.errors import ActionError, BastionError, PolicyError, Problem
 
 _LAZY = {
-    "Action": ("bastion.model", "Action"),
-    "Decision": ("bastion.model", "Decision"),
-    "Effect": ("bastion.model", "Effect"),
-    "Layer": ("bastion.model", "Layer"),
-    "Severity": ("bastion.model", "Severity"),
-    "Subject": ("bastion.model", "Subject"),
-    "Engine": ("bastion.engine", "Engine"),
-    "PolicyEvent": ("bastion.engine", "PolicyEvent"),
-    "guard": ("bastion.integrations.guard", "guard"),
-    "guarded": ("bastion.integrations.guard", "guarded"),
-    "ActionDenied": ("bastion.integrations.guard", "ActionDenied"),
-    "ApprovalRequired": ("bastion.integrations.guard", "ApprovalRequired"),
-    "RateLimited": ("bastion.integrations.guard", "RateLimited"),
-    "SessionTerminated": ("bastion.integrations.guard", "SessionTerminated"),
+    "Action": "bastion.model",
+    "Decision": "bastion.model",
+    "Effect": "bastion.model",
+    "Layer": "bastion.model",
+    "Severity": "bastion.model",
+    "Subject": "bastion.model",
+    "Engine": "bastion.engine",
+    "PolicyEvent": "bastion.engine",
+    "guard": "bastion.integrations.guard",
+    "guarded": "bastion.integrations.guard",
+    "ActionDenied": "bastion.integrations.guard",
+    "ApprovalRequired": "bastion.integrations.guard",
+    "RateLimited": "bastion.integrations.guard",
+    "SessionTerminated": "bastion.integrations.guard",
 }
 
 __all__ = ["ActionError", "BastionError", "PolicyError", "Problem", *_LAZY]
@@ -38,12 +37,4 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bastion' has no attribute {name!r}")
+__getattr__ = _lazy.lazy_exports(__name__, _LAZY, globals())

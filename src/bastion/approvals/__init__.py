@@ -13,7 +13,7 @@ engine's `ApprovalWaits` mixin) stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from bastion import _lazy
 
 _LAZY = {
     "ApprovalService": "bastion.approvals.service",
@@ -44,12 +44,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.approvals' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy.lazy_exports(__name__, _LAZY, globals())

@@ -13,7 +13,7 @@ One module per framework, each importing its framework lazily, so that `import b
 
 from __future__ import annotations
 
-from typing import Any
+from bastion import _lazy
 
 _LAZY = {
     "Enforcer": "bastion.integrations.enforce",
@@ -33,10 +33,5 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.integrations' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+# not kept in globals(): `guard` is both a name here and a submodule, which importing rebinds
+__getattr__ = _lazy.lazy_exports(__name__, _LAZY)

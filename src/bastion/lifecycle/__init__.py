@@ -12,7 +12,7 @@ See docs/policy-lifecycle.md.
 
 from __future__ import annotations
 
-from typing import Any
+from bastion import _lazy
 
 _LAZY = {
     "PolicyStore": "bastion.lifecycle.versions",
@@ -29,12 +29,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.lifecycle' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy.lazy_exports(__name__, _LAZY, globals())

@@ -13,9 +13,10 @@ PostgreSQL, through bastion.store), `RedisState`. `open_state(url)` picks one.
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
+
+from bastion import _lazy
 
 __all__ = [
     "MemoryState",
@@ -40,10 +41,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'bastion.state' has no attribute {name!r}")
+__getattr__ = _lazy.lazy_exports(__name__, _LAZY)
 
 
 def open_state(spec: Any = "memory", *, db: str | None = None, **options: Any) -> Any:
