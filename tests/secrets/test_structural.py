@@ -106,6 +106,12 @@ def test_bare_40_character_non_keys_are_not_flagged(text):
     assert _bare(text) == []
 
 
+def test_two_bare_keys_one_byte_apart_are_both_found():
+    # the byte between them is the right boundary of the first and the left one of the second
+    assert _bare(f"{KEY40} {KEY40_ALNUM}") == [KEY40, KEY40_ALNUM]
+    assert _bare(f"f({KEY40},{KEY40_ALNUM})") == [KEY40, KEY40_ALNUM]
+
+
 def test_bare_key_is_redacted_in_nested_values_and_never_kept_raw():
     from bastion.secrets import Redactor
 

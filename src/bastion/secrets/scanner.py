@@ -404,7 +404,7 @@ class Scanner:
     def _confirm(self, det: _Detector, data: bytes, pos: int, out: list[_Cand], endpos: int | None = None) -> None:
         spec = det.spec
         if endpos is None:
-            base, matches = 0, det.regex.finditer(data, pos)
+            base, matches = 0, (_search_all(det.regex, data, pos) if spec.re2_pass else det.regex.finditer(data, pos))
         else:
             # a window starts at a line break (or the text's start) and ends after one: RE2
             # on the slice sees the same boundaries, and a small slice is faster to search
@@ -526,6 +526,19 @@ def _inside_marker(data: bytes, pos: int) -> bool:
     return i >= 0 and data.find(b"]", i) >= pos
 
 
+def _search_all(regex, data: bytes, pos: int):
+    """Every match, each search resuming on the previous match's last byte: a pattern that
+    consumes one boundary byte on each side finds both of two runs one byte apart
+    (finditer would have eaten the shared boundary with the first)."""
+    while True:
+        m = regex.search(data, pos)
+        if m is None:
+            return
+        yield m
+        start, end = m.span()
+        pos = max(end - 1, start + 1)
+
+
 def _escape(text: str) -> str:
     return "".join(ch if ch.isalnum() else "\\x%02x" % ord(ch) for ch in text)
 
@@ -563,13 +576,15 @@ def _accept(spec: DetectorSpec, det: _Detector, secret: str, key: str | None, ba
         return None  # tokens and keys are generated: a short value is a name, a flag or a stub
     if spec.min_length and len(value) < spec.min_length:
         return None
-    if spec.placeholder_check and validate.is_placeholder(value):
-        return None
-    if spec.min_entropy is not None and validate.shannon_entropy(value) < spec.min_entropy:
-        return None
+    # every check must pass, so the order sets only the cost: a detector's own validators
+    # (structural, mostly cheap) reject most candidates before the placeholder checks run
     for check in det.validators:
         if not check(value):
             return None
+    if spec.min_entropy is not None and validate.shannon_entropy(value) < spec.min_entropy:
+        return None
+    if spec.placeholder_check and validate.is_placeholder(value):
+        return None
     return kind
 
 
