@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from bastion.model import Effect, Layer, Severity
 
@@ -45,6 +45,37 @@ def _effect(v: Any) -> Effect:
     return Effect.parse(v)
 
 
+def _identifier(kind: str) -> AfterValidator:
+    """The check of a policy's or a rule's id; `kind` names it in the message."""
+
+    def check(v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"{kind} ids use letters, digits and . _ - : / (no spaces)")
+        return v
+
+    return AfterValidator(check)
+
+
+def _positive_duration(message: str) -> BeforeValidator:
+    """A duration that must be above zero; `message` says so for the field it checks."""
+
+    def check(v: Any) -> float:
+        seconds = parse_duration(v)
+        if seconds <= 0:
+            raise ValueError(message)
+        return seconds
+
+    return BeforeValidator(check)
+
+
+# Field types that read what authors write: effect names and aliases, '4h', one name for a list.
+Name = Annotated[str, BeforeValidator(_not_yaml_bool)]
+EffectName = Annotated[Effect, BeforeValidator(_effect)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+OptionalDuration = Annotated[float | None, BeforeValidator(lambda v: None if v is None else parse_duration(v))]
+OneOrMore = BeforeValidator(lambda v: [v] if isinstance(v, str) else v)
+
+
 class Approvers(BaseModel):
     """Who may approve a `require_approval` decision."""
 
@@ -58,12 +89,7 @@ class Approvers(BaseModel):
     #: what an approver may grant: `once` (always), `session`, `until` (a time)
     scopes: list[Literal["once", "session", "until"]] = Field(default_factory=lambda: ["once"])
     #: the furthest a `session` or `until` grant may reach, e.g. "8h"
-    max_duration: float | None = None
-
-    @field_validator("max_duration", mode="before")
-    @classmethod
-    def _max_duration(cls, v: Any) -> float | None:
-        return None if v is None else parse_duration(v)
+    max_duration: OptionalDuration = None
 
 
 class Examples(BaseModel):
@@ -90,19 +116,11 @@ class RateLimit(BaseModel):
 
     model_config = _STRICT
     max: int = Field(ge=1, le=1_000_000)
-    per: float
+    per: Annotated[float, _positive_duration("per must be a positive duration such as '1m' or '1h'")]
     #: agent, session, team, owner, role, capability, or any field (target, args.host, ...);
     #: a list combines them (one window per combination)
     key: list[str] = Field(default_factory=lambda: ["session"])
-    on_exceed: Effect = Effect.DENY
-
-    @field_validator("per", mode="before")
-    @classmethod
-    def _per(cls, v: Any) -> float:
-        seconds = parse_duration(v)
-        if seconds <= 0:
-            raise ValueError("per must be a positive duration such as '1m' or '1h'")
-        return seconds
+    on_exceed: EffectName = Effect.DENY
 
     @field_validator("key", mode="before")
     @classmethod
@@ -111,11 +129,6 @@ class RateLimit(BaseModel):
         if isinstance(v, list) and not v:
             raise ValueError("key needs at least one name (agent, session, team, owner, capability or a field)")
         return v
-
-    @field_validator("on_exceed", mode="before")
-    @classmethod
-    def _on_exceed(cls, v: Any) -> Effect:
-        return _effect(v)
 
 
 class Budget(BaseModel):
@@ -129,12 +142,7 @@ class Budget(BaseModel):
     llm_calls: int | None = Field(default=None, ge=0)
     tool_calls: int | None = Field(default=None, ge=0)
     actions: int | None = Field(default=None, ge=0)
-    time: float | None = None
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time(cls, v: Any) -> float | None:
-        return None if v is None else parse_duration(v)
+    time: OptionalDuration = None
 
     @model_validator(mode="after")
     def _some_limit(self) -> "Budget":
@@ -169,19 +177,11 @@ class Escalation(BaseModel):
     """Policy-level: within `window`, the Nth denial (or alert) of a session applies an effect."""
 
     model_config = _STRICT
-    window: float = 600.0
+    window: Annotated[float, _positive_duration("window must be a positive duration such as '10m'")] = 600.0
     #: decisions of deny or terminate counted in the window -> {effect: count}
     denials: dict[str, int] = Field(default_factory=dict)
     #: decisions of alert counted in the window -> {effect: count}
     alerts: dict[str, int] = Field(default_factory=dict)
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _window(cls, v: Any) -> float:
-        seconds = parse_duration(v)
-        if seconds <= 0:
-            raise ValueError("window must be a positive duration such as '10m'")
-        return seconds
 
     @field_validator("denials", "alerts", mode="before")
     @classmethod
@@ -209,35 +209,25 @@ class Plans(BaseModel):
     model_config = _STRICT
     max_steps: int | None = Field(default=None, ge=0)
     max_writes: int | None = Field(default=None, ge=0)
-    on_exceed: Effect = Effect.REQUIRE_APPROVAL
+    on_exceed: EffectName = Effect.REQUIRE_APPROVAL
     #: capability globs that count as writes (default: docs/state.md)
-    writes: list[str] | None = None
-
-    @field_validator("on_exceed", mode="before")
-    @classmethod
-    def _on_exceed(cls, v: Any) -> Effect:
-        return _effect(v)
-
-    @field_validator("writes", mode="before")
-    @classmethod
-    def _writes(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    writes: Annotated[list[str] | None, OneOrMore] = None
 
 
 class Rule(BaseModel):
     model_config = _STRICT
 
-    id: str
+    id: Annotated[Name, _identifier("rule")]
     description: str | None = None
     match: dict[str, Any] = Field(default_factory=dict)
     unless: dict[str, Any] | list[dict[str, Any]] | None = None
     when: str | None = None
-    effect: Effect
+    effect: EffectName
     severity: Severity | None = None
     reason: str | None = None
     approvers: Approvers | None = None
-    timeout: float = 4 * 3600.0
-    on_timeout: Effect = Effect.DENY
+    timeout: Duration = 4 * 3600.0
+    on_timeout: EffectName = Effect.DENY
     overridable: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
     expires: datetime | None = None
@@ -246,32 +236,10 @@ class Rule(BaseModel):
     rate_limit: RateLimit | None = None
     budget: Budget | None = None
 
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_scalar(cls, v: Any) -> Any:
-        return _not_yaml_bool(v)
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not _ID.match(v):
-            raise ValueError("rule ids use letters, digits and . _ - : / (no spaces)")
-        return v
-
-    @field_validator("effect", "on_timeout", mode="before")
-    @classmethod
-    def _effects(cls, v: Any) -> Effect:
-        return _effect(v)
-
     @field_validator("severity", mode="before")
     @classmethod
     def _severity(cls, v: Any) -> Severity | None:
         return None if v is None else Severity.parse(v)
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _timeout(cls, v: Any) -> float:
-        return parse_duration(v)
 
     @field_validator("approvers", mode="before")
     @classmethod
@@ -317,11 +285,11 @@ class Policy(BaseModel):
 
     model_config = _STRICT
 
-    policy: str
+    policy: Annotated[Name, _identifier("policy")]
     version: str = "0"
     description: str | None = None
     layer: Layer = Layer.AGENT
-    extends: list[str] = Field(default_factory=list)
+    extends: Annotated[list[str], OneOrMore] = Field(default_factory=list)
     defaults: Effect | None = None
     combine: Literal["most_restrictive", "first_match"] = "most_restrictive"
     rules: list[Rule] = Field(default_factory=list)
@@ -330,18 +298,6 @@ class Policy(BaseModel):
     escalation: Escalation | None = None
     sub_agents: SubAgents | None = None
     plans: Plans | None = None
-
-    @field_validator("policy", mode="before")
-    @classmethod
-    def _policy_scalar(cls, v: Any) -> Any:
-        return _not_yaml_bool(v)
-
-    @field_validator("policy")
-    @classmethod
-    def _policy_id(cls, v: str) -> str:
-        if not _ID.match(v):
-            raise ValueError("policy ids use letters, digits and . _ - : / (no spaces)")
-        return v
 
     @field_validator("version", mode="before")
     @classmethod
@@ -359,11 +315,6 @@ class Policy(BaseModel):
             return Layer[str(v).strip().upper()]
         except KeyError:
             raise ValueError(f"unknown layer {v!r} (expected system, org, team, agent or session)") from None
-
-    @field_validator("extends", mode="before")
-    @classmethod
-    def _extends(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
 
     @field_validator("defaults", mode="before")
     @classmethod
