@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -54,6 +54,47 @@ class FakeApprovalStage:
 
     def pending(self) -> list[str]:
         return [a for a, r in self.requests.items() if r["status"] == "pending"]
+
+
+class Side:
+    """The tools' side effects, to prove what ran and with which arguments.
+
+    `functions()` are plain functions; each framework's tests wrap them as that framework's tools.
+    """
+
+    def __init__(self, deployed: Callable[[str], Any] = lambda service: f"deployed {service}") -> None:
+        self.log: list[tuple[str, Any]] = []
+        self.deployed = deployed
+
+    def functions(self) -> list[Callable[..., Any]]:
+        side = self
+
+        def read_file(path: str) -> str:
+            """Read a file."""
+            side.log.append(("read_file", path))
+            return f"contents of {path}: AWS_ACCESS_KEY_ID={SECRET}"
+
+        def send_note(text: str) -> str:
+            """Send a note."""
+            side.log.append(("send_note", text))
+            return "sent"
+
+        def deploy(service: str) -> Any:
+            """Deploy a service."""
+            side.log.append(("deploy", service))
+            return side.deployed(service)
+
+        def exfiltrate() -> str:
+            """Never allowed."""
+            side.log.append(("exfiltrate", None))
+            return "oops"
+
+        return [read_file, send_note, deploy, exfiltrate]
+
+
+@pytest.fixture
+def side() -> Side:
+    return Side()
 
 
 @pytest.fixture(scope="session")

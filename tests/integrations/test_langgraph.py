@@ -23,7 +23,7 @@ from pydantic import Field  # noqa: E402
 from bastion.integrations.enforce import Enforcer  # noqa: E402
 from bastion.integrations.langgraph import INTERRUPT_TYPE, BastionMiddleware, tool_node  # noqa: E402
 
-from .conftest import SECRET  # noqa: E402
+from .conftest import SECRET, Side  # noqa: E402
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -49,40 +49,8 @@ def calls(*specs: tuple[str, dict]) -> AIMessage:
     return AIMessage(content="", tool_calls=[{"name": n, "args": a, "id": f"call-{next(_ids)}", "type": "tool_call"} for n, a in specs])
 
 
-class Side:
-    """The tools' side effects, to prove what ran and with which arguments."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, Any]] = []
-
-    def tools(self) -> list:
-        side = self
-
-        @tool
-        def read_file(path: str) -> str:
-            """Read a file."""
-            side.log.append(("read_file", path))
-            return f"contents of {path}: AWS_ACCESS_KEY_ID={SECRET}"
-
-        @tool
-        def send_note(text: str) -> str:
-            """Send a note."""
-            side.log.append(("send_note", text))
-            return "sent"
-
-        @tool
-        def deploy(service: str) -> str:
-            """Deploy a service."""
-            side.log.append(("deploy", service))
-            return f"deployed {service}"
-
-        @tool
-        def exfiltrate() -> str:
-            """Never allowed."""
-            side.log.append(("exfiltrate", None))
-            return "oops"
-
-        return [read_file, send_note, deploy, exfiltrate]
+def as_tools(side: Side) -> list:
+    return [tool(f) for f in side.functions()]
 
 
 def graph(model: ScriptedChatModel, node: Any):
@@ -102,18 +70,13 @@ def run(app, text: str = "go", thread: str = "t1", resume: Any = None):
     return app.invoke({"messages": [HumanMessage(text)]}, cfg)
 
 
-@pytest.fixture
-def side() -> Side:
-    return Side()
-
-
 def test_allow_deny_redact_in_one_loop(engine, side):
     model = ScriptedChatModel(messages=iter([
         calls(("read_file", {"path": "notes.txt"}), ("read_file", {"path": "/repo/.env"})),
         calls(("send_note", {"text": f"the key is {SECRET}"})),
         "done",
     ]))
-    app = graph(model, tool_node(side.tools(), engine))
+    app = graph(model, tool_node(as_tools(side), engine))
     out = run(app)
     assert out["messages"][-1].content == "done"
     # the allowed read ran, the denied one never did; the redacted note reached the tool redacted
@@ -130,7 +93,7 @@ def test_allow_deny_redact_in_one_loop(engine, side):
 
 def test_approval_interrupts_and_resumes_approved(engine, side):
     model = ScriptedChatModel(messages=iter([calls(("deploy", {"service": "api"})), "done"]))
-    app = graph(model, tool_node(side.tools(), engine))
+    app = graph(model, tool_node(as_tools(side), engine))
     out = run(app)
     (intr,) = out["__interrupt__"]
     req = intr.value
@@ -144,7 +107,7 @@ def test_approval_interrupts_and_resumes_approved(engine, side):
 
 def test_approval_denied_on_resume(engine, side):
     model = ScriptedChatModel(messages=iter([calls(("deploy", {"service": "api"})), "ok, not deploying"]))
-    app = graph(model, tool_node(side.tools(), engine))
+    app = graph(model, tool_node(as_tools(side), engine))
     run(app)
     out = run(app, resume={"approved": False, "approver": "sam@example.com", "reason": "freeze week"})
     assert side.log == []
@@ -154,7 +117,7 @@ def test_approval_denied_on_resume(engine, side):
 
 def test_approval_with_a_store_needs_the_stores_approval(store_engine, approvals, side):
     model = ScriptedChatModel(messages=iter([calls(("deploy", {"service": "api"})), "done"]))
-    app = graph(model, tool_node(side.tools(), store_engine))
+    app = graph(model, tool_node(as_tools(side), store_engine))
     out = run(app)
     aid = out["__interrupt__"][0].value["approval_id"]
     assert aid == "apr-1" and approvals.pending() == ["apr-1"]
@@ -168,7 +131,7 @@ def test_resume_reruns_the_step_without_deciding_twice(engine, side):
     verdicts = []
     enf = Enforcer(engine, on_decision=verdicts.append)
     model = ScriptedChatModel(messages=iter([calls(("deploy", {"service": "api"})), "done"]))
-    app = graph(model, tool_node(side.tools(), enf))
+    app = graph(model, tool_node(as_tools(side), enf))
     run(app)
     run(app, resume=True)
     # one decision when the call was made, one re-decision for the approval; none for the re-run
@@ -178,7 +141,7 @@ def test_resume_reruns_the_step_without_deciding_twice(engine, side):
 
 def test_terminate_ends_the_run(engine, side):
     model = ScriptedChatModel(messages=iter([calls(("exfiltrate", {})), "must not be reached"]))
-    app = graph(model, tool_node(side.tools(), engine))
+    app = graph(model, tool_node(as_tools(side), engine))
     from bastion.integrations.guard import SessionTerminated
 
     with pytest.raises(SessionTerminated) as err:
@@ -194,7 +157,7 @@ def test_create_agent_middleware(engine, side):
         calls(("read_file", {"path": "/repo/.env"}), ("deploy", {"service": "web"})),
         "done",
     ]))
-    agent = create_agent(model, side.tools(), middleware=[BastionMiddleware(engine)], checkpointer=InMemorySaver())
+    agent = create_agent(model, as_tools(side), middleware=[BastionMiddleware(engine)], checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "m1"}}
     out = agent.invoke({"messages": [HumanMessage("go")]}, cfg)
     assert out["__interrupt__"][0].value["tool"] == "deploy"
@@ -206,7 +169,7 @@ def test_create_agent_middleware(engine, side):
 
 def test_async_graph(engine, side):
     model = ScriptedChatModel(messages=iter([calls(("read_file", {"path": "a.txt"}), ("read_file", {"path": ".env"})), "done"]))
-    app = graph(model, tool_node(side.tools(), engine))
+    app = graph(model, tool_node(as_tools(side), engine))
     out = asyncio.run(app.ainvoke({"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "a"}}))
     assert side.log == [("read_file", "a.txt")]
     assert SECRET not in model.saw() and out["messages"][-1].content == "done"

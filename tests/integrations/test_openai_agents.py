@@ -16,43 +16,13 @@ from bastion.integrations.enforce import Enforcer  # noqa: E402
 from bastion.integrations.guard import SessionTerminated  # noqa: E402
 from bastion.integrations.openai_agents import bastion_tool_guardrail, guard_agent  # noqa: E402
 
-from .conftest import SECRET  # noqa: E402
+from .conftest import SECRET, Side  # noqa: E402
 
 set_tracing_disabled(True)
 
 
-class Side:
-    def __init__(self) -> None:
-        self.log: list = []
-
-    def tools(self) -> list:
-        side = self
-
-        @function_tool
-        def read_file(path: str) -> str:
-            """Read a file."""
-            side.log.append(("read_file", path))
-            return f"contents of {path}: AWS_ACCESS_KEY_ID={SECRET}"
-
-        @function_tool
-        def send_note(text: str) -> str:
-            """Send a note."""
-            side.log.append(("send_note", text))
-            return "sent"
-
-        @function_tool
-        def deploy(service: str) -> str:
-            """Deploy a service."""
-            side.log.append(("deploy", service))
-            return f"deployed {service}"
-
-        @function_tool
-        def exfiltrate() -> str:
-            """Never allowed."""
-            side.log.append(("exfiltrate", None))
-            return "oops"
-
-        return [read_file, send_note, deploy, exfiltrate]
+def as_tools(side: Side) -> list:
+    return [function_tool(f) for f in side.functions()]
 
 
 def model_saw(model: ScriptedModel) -> str:
@@ -73,18 +43,13 @@ def run(agent, prompt="go"):
     return asyncio.run(Runner.run(agent, prompt))
 
 
-@pytest.fixture
-def side() -> Side:
-    return Side()
-
-
 def test_allow_deny_redact(engine, side):
     model = ScriptedModel([
         [function_call("read_file", {"path": "notes.txt"}, call_id="c1"), function_call("read_file", {"path": "/repo/.env"}, call_id="c2")],
         [function_call("send_note", {"text": f"the key is {SECRET}"}, call_id="c3")],
         [assistant_message("done")],
     ])
-    agent = guard_agent(Agent(name="coder", model=model, tools=side.tools()), engine)
+    agent = guard_agent(Agent(name="coder", model=model, tools=as_tools(side)), engine)
     result = run(agent)
     assert result.final_output == "done"
     assert [e for e in side.log if e[0] == "read_file"] == [("read_file", "notes.txt")]
@@ -97,7 +62,7 @@ def test_allow_deny_redact(engine, side):
 
 def test_approval_through_sdk_interruptions(engine, side):
     model = ScriptedModel([[function_call("deploy", {"service": "api"}, call_id="d1")], [assistant_message("deployed")]])
-    agent = guard_agent(Agent(name="ops", model=model, tools=side.tools()), engine)
+    agent = guard_agent(Agent(name="ops", model=model, tools=as_tools(side)), engine)
     result = run(agent)
     assert [i.tool_name for i in result.interruptions] == ["deploy"] and side.log == []
     state = result.to_state()
@@ -108,7 +73,7 @@ def test_approval_through_sdk_interruptions(engine, side):
 
 def test_approval_rejected(engine, side):
     model = ScriptedModel([[function_call("deploy", {"service": "api"}, call_id="d1")], [assistant_message("not deployed")]])
-    agent = guard_agent(Agent(name="ops", model=model, tools=side.tools()), engine)
+    agent = guard_agent(Agent(name="ops", model=model, tools=as_tools(side)), engine)
     result = run(agent)
     state = result.to_state()
     state.reject(result.interruptions[0], rejection_message="freeze week")
@@ -118,7 +83,7 @@ def test_approval_rejected(engine, side):
 
 def test_approval_with_a_store(store_engine, approvals, side):
     model = ScriptedModel([[function_call("deploy", {"service": "api"}, call_id="d1")], [assistant_message("ok")]])
-    agent = guard_agent(Agent(name="ops", model=model, tools=side.tools()), store_engine)
+    agent = guard_agent(Agent(name="ops", model=model, tools=as_tools(side)), store_engine)
     result = run(agent)
     assert approvals.pending() == ["apr-1"]
     approvals.approve("apr-1")  # the approver answers in the store...
@@ -130,7 +95,7 @@ def test_approval_with_a_store(store_engine, approvals, side):
 
 def test_sdk_approval_alone_does_not_satisfy_a_store(store_engine, approvals, side):
     model = ScriptedModel([[function_call("deploy", {"service": "api"}, call_id="d1")], [assistant_message("waiting")]])
-    agent = guard_agent(Agent(name="ops", model=model, tools=side.tools()), store_engine)
+    agent = guard_agent(Agent(name="ops", model=model, tools=as_tools(side)), store_engine)
     result = run(agent)
     state = result.to_state()
     state.approve(result.interruptions[0])
@@ -140,7 +105,7 @@ def test_sdk_approval_alone_does_not_satisfy_a_store(store_engine, approvals, si
 
 def test_terminate_stops_the_run(engine, side):
     model = ScriptedModel([[function_call("exfiltrate", {}, call_id="x1")], [assistant_message("never")]])
-    agent = guard_agent(Agent(name="bad", model=model, tools=side.tools()), engine)
+    agent = guard_agent(Agent(name="bad", model=model, tools=as_tools(side)), engine)
     with pytest.raises(SessionTerminated):
         run(agent)
     assert side.log == []
@@ -148,7 +113,7 @@ def test_terminate_stops_the_run(engine, side):
 
 def test_input_guardrail_allows_and_rejects(engine, side):
     guardrail = bastion_tool_guardrail(Enforcer(engine))
-    tools = side.tools()
+    tools = as_tools(side)
     for t in tools:
         t.tool_input_guardrails = [guardrail]
     model = ScriptedModel([

@@ -16,7 +16,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
 from bastion.integrations.guard import SessionTerminated  # noqa: E402
 from bastion.integrations.pydantic_ai import BastionToolset  # noqa: E402
 
-from .conftest import SECRET  # noqa: E402
+from .conftest import SECRET, Side  # noqa: E402
 
 
 class Script:
@@ -43,39 +43,14 @@ class Script:
         return "\n".join(out)
 
 
-class Side:
-    def __init__(self) -> None:
-        self.log: list = []
-
-    def toolset(self) -> FunctionToolset:
-        side = self
-
-        def read_file(path: str) -> str:
-            """Read a file."""
-            side.log.append(("read_file", path))
-            return f"contents of {path}: AWS_ACCESS_KEY_ID={SECRET}"
-
-        def send_note(text: str) -> str:
-            """Send a note."""
-            side.log.append(("send_note", text))
-            return "sent"
-
-        def deploy(service: str) -> dict:
-            """Deploy a service."""
-            side.log.append(("deploy", service))
-            return {"deployed": service, "token": SECRET}
-
-        def exfiltrate() -> str:
-            """Never allowed."""
-            side.log.append(("exfiltrate", None))
-            return "oops"
-
-        return FunctionToolset([read_file, send_note, deploy, exfiltrate])
+def as_toolset(side: Side) -> FunctionToolset:
+    return FunctionToolset(side.functions())
 
 
 @pytest.fixture
 def side() -> Side:
-    return Side()
+    """deploy returns a dict holding a secret: structured tool results are redacted too."""
+    return Side(deployed=lambda service: {"deployed": service, "token": SECRET})
 
 
 def agent_for(script: Script, toolset) -> Agent:
@@ -88,7 +63,7 @@ def test_allow_deny_redact(engine, side):
         [("send_note", {"text": f"the key is {SECRET}"}, "c3")],
         "done",
     )
-    result = agent_for(script, BastionToolset(side.toolset(), engine)).run_sync("go")
+    result = agent_for(script, BastionToolset(as_toolset(side), engine)).run_sync("go")
     assert result.output == "done"
     assert [e for e in side.log if e[0] == "read_file"] == [("read_file", "notes.txt")]
     (note,) = [t for n, t in side.log if n == "send_note"]
@@ -100,7 +75,7 @@ def test_allow_deny_redact(engine, side):
 
 def test_approval_through_deferred_tool_requests(engine, side):
     script = Script([("deploy", {"service": "api"}, "d1")], "deployed")
-    agent = agent_for(script, BastionToolset(side.toolset(), engine))
+    agent = agent_for(script, BastionToolset(as_toolset(side), engine))
     result = agent.run_sync("go")
     assert isinstance(result.output, DeferredToolRequests) and side.log == []
     (call,) = result.output.approvals
@@ -113,7 +88,7 @@ def test_approval_through_deferred_tool_requests(engine, side):
 
 def test_approval_denied(engine, side):
     script = Script([("deploy", {"service": "api"}, "d1")], "not deployed")
-    agent = agent_for(script, BastionToolset(side.toolset(), engine))
+    agent = agent_for(script, BastionToolset(as_toolset(side), engine))
     result = agent.run_sync("go")
     call = result.output.approvals[0]
     result = agent.run_sync(message_history=result.all_messages(),
@@ -123,7 +98,7 @@ def test_approval_denied(engine, side):
 
 def test_approval_with_a_store(store_engine, approvals, side):
     script = Script([("deploy", {"service": "api"}, "d1")], [("deploy", {"service": "api"}, "d2")], "done")
-    agent = agent_for(script, BastionToolset(side.toolset(), store_engine))
+    agent = agent_for(script, BastionToolset(as_toolset(side), store_engine))
     result = agent.run_sync("go")
     assert result.output.metadata["d1"]["bastion"]["approval_id"] == "apr-1"
     # approved in the run but not in the store: the call stays paused (the model is told)
@@ -138,5 +113,5 @@ def test_approval_with_a_store(store_engine, approvals, side):
 def test_terminate(engine, side):
     script = Script([("exfiltrate", {}, "x1")], "never")
     with pytest.raises(SessionTerminated):
-        agent_for(script, BastionToolset(side.toolset(), engine)).run_sync("go")
+        agent_for(script, BastionToolset(as_toolset(side), engine)).run_sync("go")
     assert side.log == []

@@ -46,16 +46,15 @@ def test_guard_with_the_store(stack):
         deploy("api")  # approved once
 
 
-def test_langgraph_with_the_store(stack):
+def test_langgraph_with_the_store(stack, side):
     pytest.importorskip("langgraph")
     from bastion.integrations.langgraph import tool_node
 
-    from .test_langgraph import ScriptedChatModel, Side, calls, graph, run
+    from .test_langgraph import ScriptedChatModel, as_tools, calls, graph, run
 
     engine, service = stack
-    side = Side()
     model = ScriptedChatModel(messages=iter([calls(("deploy", {"service": "api"})), "done"]))
-    app = graph(model, tool_node(side.tools(), Enforcer(engine)))
+    app = graph(model, tool_node(as_tools(side), Enforcer(engine)))
     out = run(app)
     aid = out["__interrupt__"][0].value["approval_id"]
     assert aid and side.log == []
