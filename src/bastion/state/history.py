@@ -53,15 +53,7 @@ def explain(decision: Decision, view: StateView, settings: StateSettings, notes:
     winners: list[str] = []
     history: list[dict[str, Any]] = []
     budgets: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    for m in decision.rules:
-        key = (m.policy, m.rule)
-        if key in seen:
-            continue
-        seen.add(key)
-        rs = settings.rules.get(key)
-        if rs is None:
-            continue
+    for m, rs in settings.matched(decision):
         winner = m.effect == decision.decision
         for q in rs.did:
             ev = view.evidence.get(q)

@@ -46,18 +46,12 @@ def window_key(policy: str, rule: str, names: tuple[str, ...], values: list[str]
 
 def apply(stage: "StateStage", engine: Any, decision: Decision, action: Action, now: float, settings: StateSettings, notes: dict[str, Any], *, commit: bool) -> None:
     items = []
-    seen: set[tuple[str, str]] = set()
-    for m in decision.rules:
-        key = (m.policy, m.rule)
-        if key in seen:
-            continue
-        seen.add(key)
-        rs = settings.rules.get(key)
-        if rs is None or rs.rate_limit is None:
-            continue
+    for m, rs in settings.matched(decision):
         rl = rs.rate_limit
+        if rl is None:
+            continue
         values = rl.key_values(action)
-        items.append((key, rl, values, WindowCheck(window_key(m.policy, m.rule, rl.key_names, values), rl.max, rl.per)))
+        items.append(((m.policy, m.rule), rl, values, WindowCheck(window_key(m.policy, m.rule, rl.key_names, values), rl.max, rl.per)))
     if not items:
         return
     sim = stage.simulation()

@@ -8,9 +8,9 @@ test actions against, and the policy-level escalation, sub-agent and plan settin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
-from bastion.model import Effect
+from bastion.model import Decision, Effect, RuleMatch
 from bastion.policy.document import Escalation, Plans
 from bastion.state.conditions import RuleState, Tracker
 
@@ -52,6 +52,18 @@ class StateSettings:
     def active(self) -> bool:
         """Some rule or policy setting needs more than session termination."""
         return bool(self.rules or self.escalations or self.plans or self.max_depth is not None)
+
+    def matched(self, decision: Decision) -> Iterator[tuple[RuleMatch, RuleState]]:
+        """The stateful rules a decision matched, each once (a rule may match several derived actions)."""
+        seen: set[tuple[str, str]] = set()
+        for m in decision.rules:
+            key = (m.policy, m.rule)
+            if key in seen:
+                continue
+            seen.add(key)
+            rs = self.rules.get(key)
+            if rs is not None:
+                yield m, rs
 
     @property
     def event_windows(self) -> list[float]:
