@@ -37,6 +37,8 @@ DISGUISES = [
     "/bin/rm -rf /srv",
     '"/bin/rm" -rf /srv',
     "cat list | xargs rm -rf",
+    "aws-vault exec prod -- rm -rf /srv",
+    "op run -- rm -rf /srv",
     "find . -name '*.tmp' -exec rm -rf {} \\;",
     "ssh host 'rm -rf /var/www'",
     "eval 'rm -rf /srv'",

@@ -297,18 +297,8 @@ def _kubectl(words: list[Word]) -> Result:
     return None
 
 
-def _aws_vault(words: list[Word]) -> Result:
-    if not words or words[0].text != "exec":
-        return None
-    for i, w in enumerate(words):
-        if w.text == "--":
-            rest = words[i + 1 :]
-            return (rest, {}) if rest else None
-    return None
-
-
 def _after_double_dash(sub: str | None = None) -> Handler:
-    """`op run -- CMD`, `doppler run -- CMD`, `dotenv -- CMD`."""
+    """`op run -- CMD`, `doppler run -- CMD`, `dotenv -- CMD`, `aws-vault exec PROFILE -- CMD`."""
 
     def handler(words: list[Word]) -> Result:
         if sub is not None and (not words or words[0].text != sub):
@@ -394,7 +384,7 @@ WRAPPERS: dict[str, Handler] = {
     "podman": _docker,
     "kubectl": _kubectl,
     "oc": _kubectl,
-    "aws-vault": _aws_vault,
+    "aws-vault": _after_double_dash("exec"),
     "op": _after_double_dash("run"),
     "doppler": _after_double_dash("run"),
     "dotenv": _after_double_dash(),
