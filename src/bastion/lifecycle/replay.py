@@ -70,6 +70,25 @@ class ReplayReport:
     tighter: int = 0
     looser: int = 0
 
+    def count_change(self, before: str, after: str, group_key: str) -> ReplayGroup:
+        """Count one decision that changes from `before` to `after` (an effect that does not
+        parse counts as tighter) in the totals and in its rule group, which it returns."""
+        self.changed += 1
+        move = f"{before} → {after}"
+        self.transitions[move] += 1
+        try:
+            tighter = Effect.parse(after) > Effect.parse(before)
+        except ValueError:
+            tighter = True
+        if tighter:
+            self.tighter += 1
+        else:
+            self.looser += 1
+        group = self.groups.setdefault(group_key, ReplayGroup(group_key))
+        group.count += 1
+        group.transitions[move] += 1
+        return group
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "against": self.against,
@@ -159,22 +178,8 @@ def replay(
             after = new["decision"]
             if after == before:
                 continue
-            report.changed += 1
-            move = f"{before} → {after}"
-            report.transitions[move] += 1
-            try:
-                tighter = Effect.parse(after) > Effect.parse(before)
-            except ValueError:
-                tighter = True
-            if tighter:
-                report.tighter += 1
-            else:
-                report.looser += 1
             before_rules, after_rules = _deciding(old, before), _deciding(new, after)
-            key = f"{', '.join(before_rules)} → {', '.join(after_rules)}"
-            group = report.groups.setdefault(key, ReplayGroup(key))
-            group.count += 1
-            group.transitions[move] += 1
+            group = report.count_change(before, after, f"{', '.join(before_rules)} → {', '.join(after_rules)}")
             if len(group.examples) < examples:
                 agent = action.agent.id
                 group.examples.append(ReplayItem(rec.seq, recorded["timestamp"], agent, _summary(action), before, after, before_rules, after_rules))

@@ -128,7 +128,7 @@ class ShadowStage:
 
 def summarise(store: Any, *, policy: str | None = None, examples: int = 5, **filters: Any) -> Any:
     """The recorded shadow differences as a report grouped by rule (like replay's)."""
-    from bastion.lifecycle.replay import ReplayGroup, ReplayItem, ReplayReport
+    from bastion.lifecycle.replay import ReplayItem, ReplayReport
 
     report = ReplayReport(against="the live decisions (shadow mode)")
     for rec in store.query(kinds=("policy.shadow_diff",), policy=policy, **filters):
@@ -136,22 +136,11 @@ def summarise(store: Any, *, policy: str | None = None, examples: int = 5, **fil
         live, shadow = p.get("live") or {}, p.get("shadow") or {}
         before, after = str(live.get("decision")), str(shadow.get("decision"))
         report.total += 1
-        report.changed += 1
         report.first_ts = report.first_ts or rec.ts
         report.last_ts = rec.ts
-        move = f"{before} → {after}"
-        report.transitions[move] += 1
-        try:
-            tighter = Effect.parse(after) > Effect.parse(before)
-        except ValueError:
-            tighter = True
-        report.tighter += tighter
-        report.looser += not tighter
         before_rules, after_rules = list(live.get("rules") or []), list(shadow.get("rules") or [])
         key = f"{p.get('policy')} v{p.get('version')}: {', '.join(before_rules)} → {', '.join(after_rules)}"
-        group = report.groups.setdefault(key, ReplayGroup(key))
-        group.count += 1
-        group.transitions[move] += 1
+        group = report.count_change(before, after, key)
         if len(group.examples) < examples:
             a = p.get("action") or {}
             what = f"{a.get('capability')} {a.get('target')}" if a.get("target") is not None else str(a.get("capability"))
