@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import getpass
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -43,13 +44,18 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_service(db: str | None, config_path: str | None, *, notify: bool = False) -> Any:
-    """The approval service on the configured store (notifications off unless asked)."""
+@contextmanager
+def open_service(db: str | None, config_path: str | None, *, notify: bool = False) -> Iterator[Any]:
+    """The approval service on the configured store (notifications off unless asked); closes the store."""
     from bastion.approvals.setup import service_from_config
     from bastion.store import open_store
 
     cfg = load_config_or_exit(config_path, db=db)
-    return service_from_config(open_store(cfg["db"]), cfg, notify=notify)
+    service = service_from_config(open_store(cfg["db"]), cfg, notify=notify)
+    try:
+        yield service
+    finally:
+        service.store.close()
 
 
 def parse_until(text: str, now: datetime | None = None) -> float:
@@ -82,12 +88,9 @@ def approvals() -> None:
 @_errors
 def list_cmd(statuses: tuple[str, ...], fmt: str, limit: int | None, db: str | None, config_path: str | None) -> None:
     """List requests, newest first (pending ones by default)."""
-    service = open_service(db, config_path)
-    try:
+    with open_service(db, config_path) as service:
         wanted = None if "all" in statuses else (list(statuses) or ["pending"])
         reqs = service.list(wanted, limit=limit)
-    finally:
-        service.store.close()
     if fmt == "jsonl":
         for req in reqs:
             click.echo(dumps(redact_for_output(req.to_dict())))
@@ -117,13 +120,10 @@ def show(approval_id: str, fmt: str, db: str | None, config_path: str | None) ->
     """Show one request: the action, the rules, who may decide, votes, grants, notifications."""
     from bastion.approvals.notify import Notifier, targets_from_config
 
-    service = open_service(db, config_path)
-    try:
+    with open_service(db, config_path) as service:
         req = service.get(approval_id)
         cfg = load_config_or_exit(config_path, db=db)
         notes = Notifier(service.store, targets_from_config(cfg.get("notifications")), start=False).status(approval_id)
-    finally:
-        service.store.close()
     data = redact_for_output(req.to_dict())
     data["notifications"] = notes
     if fmt == "json":
@@ -164,11 +164,8 @@ def show(approval_id: str, fmt: str, db: str | None, config_path: str | None) ->
 def approve(approval_id: str, reason: str, approver: str, scope: str, until_text: str | None, db: str | None, config_path: str | None) -> None:
     """Approve a request (counts towards its quorum)."""
     until = parse_until(until_text) if until_text else None
-    service = open_service(db, config_path)
-    try:
+    with open_service(db, config_path) as service:
         req = service.approve(approval_id, approver, reason, scope=scope, until=until)
-    finally:
-        service.store.close()
     if req.status.value == "approved":
         click.echo(f"{req.id} approved ({len(req.approvals)}/{req.quorum})")
     else:
@@ -184,11 +181,8 @@ def approve(approval_id: str, reason: str, approver: str, scope: str, until_text
 @_errors
 def deny(approval_id: str, reason: str, approver: str, db: str | None, config_path: str | None) -> None:
     """Deny a request (one eligible approver's denial decides it)."""
-    service = open_service(db, config_path)
-    try:
+    with open_service(db, config_path) as service:
         req = service.deny(approval_id, approver, reason)
-    finally:
-        service.store.close()
     click.echo(f"{req.id} {req.status.value}")
 
 
@@ -201,11 +195,8 @@ def deny(approval_id: str, reason: str, approver: str, db: str | None, config_pa
 @_errors
 def cancel(approval_id: str, reason: str | None, actor: str | None, db: str | None, config_path: str | None) -> None:
     """Withdraw a pending request."""
-    service = open_service(db, config_path)
-    try:
+    with open_service(db, config_path) as service:
         req = service.cancel(approval_id, actor or f"user:{getpass.getuser()}", reason)
-    finally:
-        service.store.close()
     click.echo(f"{req.id} {req.status.value}")
 
 
