@@ -181,15 +181,8 @@ def _walk_tree(tree: Any, acc: _Acc, exp: Any) -> None:
     """Facts found anywhere in a statement: nested writes (CTEs), tables, functions."""
     cte_names = {str(c.alias).lower() for c in tree.find_all(exp.CTE)}
     for node in tree.walk():
-        if isinstance(node, exp.Delete):
-            acc.kind("delete")
-            where = node.args.get("where")
-            if where is None:
-                acc.flags["where_less"] = True
-            elif _is_true_literal(where.this, exp):
-                acc.flags["where_trivial"] = True
-        elif isinstance(node, exp.Update):
-            acc.kind("write")
+        if isinstance(node, (exp.Delete, exp.Update)):
+            acc.kind("delete" if isinstance(node, exp.Delete) else "write")
             where = node.args.get("where")
             if where is None:
                 acc.flags["where_less"] = True
