@@ -15,11 +15,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from bastion.cli.common import config_option, console, dumps, load_config_or_exit, redact_for_output
-
-
-def _db_option(f: Any) -> Any:
-    return click.option("--db", default=None, metavar="URL", help="The store: a SQLite path or postgresql:// URL (default: $BASTION_DB, the configuration, .bastion/bastion.db).")(f)
+from bastion.cli.common import config_option, console, db_option, dumps, load_config_or_exit, redact_for_output
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,7 +79,7 @@ def approvals() -> None:
 @click.option("--status", "statuses", multiple=True, type=click.Choice(["pending", "approved", "denied", "expired", "cancelled", "all"]), help="Only these states (repeatable; default: pending).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
 @click.option("--limit", type=int, default=None, help="At most this many, newest first.")
-@_db_option
+@db_option
 @config_option
 @_errors
 def list_cmd(statuses: tuple[str, ...], fmt: str, limit: int | None, db: str | None, config_path: str | None) -> None:
@@ -113,7 +109,7 @@ def list_cmd(statuses: tuple[str, ...], fmt: str, limit: int | None, db: str | N
 @approvals.command("show")
 @click.argument("approval_id")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
-@_db_option
+@db_option
 @config_option
 @_errors
 def show(approval_id: str, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -158,7 +154,7 @@ def show(approval_id: str, fmt: str, db: str | None, config_path: str | None) ->
 @click.option("--as", "approver", required=True, metavar="APPROVER", help="Who approves (a person in the configuration's people section).")
 @click.option("--scope", type=click.Choice(["once", "session", "until"]), default="once", show_default=True, help="How far the approval reaches (within what the rule permits).")
 @click.option("--until", "until_text", metavar="TIME|DURATION", help="For --scope until: an ISO 8601 time or a duration from now (8h).")
-@_db_option
+@db_option
 @config_option
 @_errors
 def approve(approval_id: str, reason: str, approver: str, scope: str, until_text: str | None, db: str | None, config_path: str | None) -> None:
@@ -176,7 +172,7 @@ def approve(approval_id: str, reason: str, approver: str, scope: str, until_text
 @click.argument("approval_id")
 @click.option("--reason", required=True, help="Why (required; recorded in the audit log).")
 @click.option("--as", "approver", required=True, metavar="APPROVER", help="Who denies (a person in the configuration's people section).")
-@_db_option
+@db_option
 @config_option
 @_errors
 def deny(approval_id: str, reason: str, approver: str, db: str | None, config_path: str | None) -> None:
@@ -190,7 +186,7 @@ def deny(approval_id: str, reason: str, approver: str, db: str | None, config_pa
 @click.argument("approval_id")
 @click.option("--reason", default=None, help="Why (recorded).")
 @click.option("--as", "actor", default=None, metavar="WHO", help="Who cancels (default: the OS user).")
-@_db_option
+@db_option
 @config_option
 @_errors
 def cancel(approval_id: str, reason: str | None, actor: str | None, db: str | None, config_path: str | None) -> None:
@@ -202,7 +198,7 @@ def cancel(approval_id: str, reason: str | None, actor: str | None, db: str | No
 
 @approvals.command("notify")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Keep retrying for at most this many seconds.")
-@_db_option
+@db_option
 @config_option
 @_errors
 def notify(timeout: float, db: str | None, config_path: str | None) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from bastion.cli.common import config_option, console, effect_text, load_config_or_exit
+from bastion.cli.common import config_option, console, db_option, effect_text, load_config_or_exit
 
 #: "90s", "15m", "1h", "7d", "2w" (fixed pattern, anchored, no nested repetition)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -39,15 +39,6 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither an ISO 8601 time (2026-11-21T10:00:00Z) nor a duration (1h)") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def _db_option(f: Any) -> Any:
-    return click.option(
-        "--db",
-        default=None,
-        metavar="URL",
-        help="The store: a SQLite path or postgresql:// URL (default: $BASTION_DB, the configuration, .bastion/bastion.db).",
-    )(f)
 
 
 def _filter_options(f: Any) -> Any:
@@ -134,7 +125,7 @@ def audit() -> None:
 
 
 @audit.command()
-@_db_option
+@db_option
 @config_option
 @_filter_options
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N records.")
@@ -189,7 +180,7 @@ def _clip(text: Any, width: int) -> str:
 
 
 @audit.command()
-@_db_option
+@db_option
 @config_option
 @click.option("--public-key", "public_keys", multiple=True, type=click.Path(dir_okay=False, exists=True), help="Ed25519 public key (PEM) that signed checkpoints (repeatable).")
 @click.option("--require-signed", is_flag=True, help="Fail unless at least one checkpoint carries a valid signature from a given key.")
@@ -271,7 +262,7 @@ class _progress:
 
 
 @audit.command()
-@_db_option
+@db_option
 @config_option
 @_filter_options
 @click.option("--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True), help="Write here instead of stdout.")
@@ -296,7 +287,7 @@ def export(db: str | None, config_path: str | None, output: str, no_checkpoints:
 
 
 @audit.command()
-@_db_option
+@db_option
 @config_option
 @_filter_options
 @click.option("--top", type=click.IntRange(min=1), default=10, help="Rows per table for agents and rules.")
@@ -352,7 +343,7 @@ def keygen(path: str, force: bool) -> None:
 
 
 @audit.command()
-@_db_option
+@db_option
 @config_option
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True), help="Ed25519 private key (PEM).")
 @_store_errors

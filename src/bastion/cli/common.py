@@ -33,6 +33,16 @@ def policy_option(f: Any) -> Any:
     )(f)
 
 
+def db_option(f: Any) -> Any:
+    """`--db` for the commands that work on the store (audit, approvals, policy)."""
+    return click.option(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="The store: a SQLite path or postgresql:// URL (default: $BASTION_DB, the configuration, .bastion/bastion.db).",
+    )(f)
+
+
 def config_option(f: Any) -> Any:
     return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="Configuration file (default: ./bastion.yaml or $BASTION_CONFIG).")(f)
 

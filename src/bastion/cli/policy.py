@@ -17,13 +17,9 @@ from typing import Any, Callable
 
 import click
 
-from bastion.cli.common import config_option, console, dumps, load_config_or_exit, print_problems, redact_for_output
+from bastion.cli.common import config_option, console, db_option, dumps, load_config_or_exit, print_problems, redact_for_output
 
 _STORE_REF = re.compile(r"^(?P<name>.+)@v?(?P<version>\d+)$")
-
-
-def _db_option(f: Any) -> Any:
-    return click.option("--db", default=None, metavar="URL", help="The store: a SQLite path or postgresql:// URL (default: $BASTION_DB, the configuration, .bastion/bastion.db).")(f)
 
 
 def _format_option(f: Any) -> Any:
@@ -113,7 +109,7 @@ def policy() -> None:
 @click.option("--as", "author", required=True, metavar="AUTHOR", help="Who proposes the change.")
 @click.option("--message", "-m", required=True, help="What the change does and why.")
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def push(paths: tuple[str, ...], author: str, message: str, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -125,7 +121,7 @@ def push(paths: tuple[str, ...], author: str, message: str, fmt: str, db: str | 
 
 @policy.command("list")
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def list_cmd(fmt: str, db: str | None, config_path: str | None) -> None:
@@ -157,7 +153,7 @@ def list_cmd(fmt: str, db: str | None, config_path: str | None) -> None:
 @policy.command("history")
 @click.argument("name")
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def history(name: str, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -177,7 +173,7 @@ def history(name: str, fmt: str, db: str | None, config_path: str | None) -> Non
 @policy.command("show")
 @click.argument("name")
 @click.argument("version", required=False, type=int)
-@_db_option
+@db_option
 @config_option
 @_errors
 def show(name: str, version: int | None, db: str | None, config_path: str | None) -> None:
@@ -197,7 +193,7 @@ def show(name: str, version: int | None, db: str | None, config_path: str | None
 @click.argument("v1", type=int)
 @click.argument("v2", type=int)
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def diff(name: str, v1: int, v2: int, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -213,7 +209,7 @@ def diff(name: str, v1: int, v2: int, fmt: str, db: str | None, config_path: str
 @click.option("--as", "author", required=True, metavar="AUTHOR", help="Who proposes the revert.")
 @click.option("--message", "-m", default=None, help="Why (default: 'revert to vN').")
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def revert(name: str, version: int, author: str, message: str | None, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -228,7 +224,7 @@ def _decide_cmd(verb: str) -> Callable[..., Any]:
     @click.argument("version", type=int)
     @click.option("--as", "who", required=True, metavar="APPROVER", help="Who decides (a person in the configuration's people section, not the author).")
     @click.option("--reason", required=True, help="Why (required; recorded in the audit log).")
-    @_db_option
+    @db_option
     @config_option
     @_errors
     def cmd(name: str, version: int, who: str, reason: str, db: str | None, config_path: str | None) -> None:
@@ -249,7 +245,7 @@ policy.command("reject", help="Reject a proposed version.")(_decide_cmd("reject"
 @click.argument("version", type=int)
 @click.option("--as", "who", default=None, metavar="WHO", help="Who withdraws (default: the OS user).")
 @click.option("--reason", default=None)
-@_db_option
+@db_option
 @config_option
 @_errors
 def withdraw(name: str, version: int, who: str | None, reason: str | None, db: str | None, config_path: str | None) -> None:
@@ -261,7 +257,7 @@ def withdraw(name: str, version: int, who: str | None, reason: str | None, db: s
 
 @policy.command("export")
 @click.argument("directory", type=click.Path(file_okay=False))
-@_db_option
+@db_option
 @config_option
 @_errors
 def export(directory: str, db: str | None, config_path: str | None) -> None:
@@ -320,7 +316,7 @@ def _window(last: str | None, since: str | None, until: str | None) -> dict[str,
 @click.option("--baseline", "baseline", multiple=True, metavar="P", help="The policies the candidate joins (default: the store's active policies, else the configuration's).")
 @click.option("--examples", type=int, default=5, show_default=True, help="Actions shown per group.")
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def replay_cmd(candidate: tuple[str, ...], from_audit: bool, last: str | None, since: str | None, until: str | None, agent: str | None,
@@ -350,7 +346,7 @@ def replay_cmd(candidate: tuple[str, ...], from_audit: bool, last: str | None, s
 @click.argument("version", type=int)
 @click.option("--stop", is_flag=True, help="Stop running this version in shadow mode.")
 @click.option("--as", "who", default=None, metavar="WHO", help="Who starts or stops it (default: the OS user).")
-@_db_option
+@db_option
 @config_option
 @_errors
 def shadow(name: str, version: int, stop: bool, who: str | None, db: str | None, config_path: str | None) -> None:
@@ -372,7 +368,7 @@ def shadow(name: str, version: int, stop: bool, who: str | None, db: str | None,
 @click.option("--since", metavar="TIME")
 @click.option("--examples", type=int, default=5, show_default=True)
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def shadow_report(name: str | None, last: str | None, since: str | None, examples: int, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -393,7 +389,7 @@ def shadow_report(name: str | None, last: str | None, since: str | None, example
 @click.option("--as", "author", required=True, metavar="AUTHOR", help="Who enables it.")
 @click.option("--message", "-m", default=None)
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def enable(name: str, author: str, message: str | None, fmt: str, db: str | None, config_path: str | None) -> None:
@@ -409,7 +405,7 @@ def enable(name: str, author: str, message: str | None, fmt: str, db: str | None
 @click.option("--as", "author", required=True, metavar="AUTHOR", help="Who forks it.")
 @click.option("--message", "-m", default=None)
 @_format_option
-@_db_option
+@db_option
 @config_option
 @_errors
 def fork(name: str, new_id: str, author: str, message: str | None, fmt: str, db: str | None, config_path: str | None) -> None:
