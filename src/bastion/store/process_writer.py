@@ -24,7 +24,6 @@ If the parent is killed, the child commits what it has received and exits.
 
 from __future__ import annotations
 
-import atexit
 import gc
 import json
 import logging
@@ -38,7 +37,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
@@ -49,6 +47,7 @@ from bastion.canonical import CanonicalError, DigestedAction, canonical_bytes, d
 from bastion.store.base import AuditUnavailable, StoreError
 from bastion.store.checkpoints import Signer
 from bastion.store.records import ID_PREFIX, RedactorLike, caller_chosen_id
+from bastion.store.writer import AuditWriter, WriterBase, _live, check_options
 
 log = logging.getLogger("bastion.audit")
 
@@ -60,12 +59,11 @@ _FRAME = struct.Struct("<III")
 _NO_KEY = 0xFFFFFFFF
 #: parent -> child: B batch of frames, D n dropped, F token flush, C close
 #: child -> parent: R ready, E error, S status (JSON), F token [error], X final status
-_live: "weakref.WeakSet[ProcessAuditWriter]" = weakref.WeakSet()
 #: the child's entry point (not `-m`: this module is already imported with the package)
 _CHILD_MAIN = "import sys; from bastion.store.process_writer import _child; sys.exit(_child(int(sys.argv[1])))"
 
 
-class ProcessAuditWriter:
+class ProcessAuditWriter(WriterBase):
     """An async audit writer whose records are built and committed in a child process."""
 
     durability = "async"
@@ -91,14 +89,7 @@ class ProcessAuditWriter:
         `redactor_factory`: a picklable callable that builds the child's redactor
         (default: the project's `Redactor` with this process's redaction key, so markers
         match the ones this process writes)."""
-        if on_failure not in ("deny", "drop_and_alert"):
-            raise ValueError("on_failure must be 'deny' or 'drop_and_alert'")
-        if queue_size < 1 or batch_size < 1 or not flush_interval > 0:
-            raise ValueError("queue_size and batch_size must be >= 1, flush_interval > 0")
-        if checkpoint_every is not None and (signer is None or checkpoint_every < 1):
-            raise ValueError("checkpoint_every needs a signer and a count >= 1")
-        if idempotency not in (None, "action_id"):
-            raise ValueError('idempotency must be None or "action_id"')
+        check_options(on_failure, queue_size, batch_size, flush_interval, signer, checkpoint_every, idempotency)
         if redaction_key is None and redactor_factory is None:
             from bastion.secrets.markers import default_key
 
@@ -264,17 +255,6 @@ class ProcessAuditWriter:
         if lost:
             raise AuditUnavailable(f"{lost} audit records could not be written before shutdown: {self._store_error}")
 
-    def __enter__(self) -> "ProcessAuditWriter":
-        return self
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        try:
-            self.close()
-        except AuditUnavailable as exc:
-            if exc_type is None:
-                raise
-            log.error("%s", exc)
-
     @property
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -304,17 +284,6 @@ class ProcessAuditWriter:
         self._work.notify()
         self._alert(f"audit record dropped: {reason} ({self._dropped} dropped so far)")
         return None
-
-    def _alert(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last_alert >= 5.0:
-            self._last_alert = now
-            log.error("%s", message)
-        if self._on_alert is not None:
-            try:
-                self._on_alert(message)
-            except Exception:  # noqa: BLE001 - an alert hook must not break recording
-                log.exception("audit on_alert hook failed")
 
     def _died(self, why: str) -> None:
         """The child is gone (lock held): what it had not committed is lost; fail closed."""
@@ -444,18 +413,6 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@atexit.register
-def _close_all() -> None:
-    """Drain every live writer at interpreter exit ("on shutdown, the queue drains")."""
-    for writer in list(_live):
-        if writer._pid != os.getpid():
-            continue
-        try:
-            writer.close(timeout=10.0)
-        except Exception as exc:  # noqa: BLE001
-            log.error("audit writer shutdown: %s", exc)
-
-
 # --------------------------------------------------------------------------- the child
 
 
@@ -468,7 +425,6 @@ def _loads(data: bytes | memoryview) -> Any:
 
 def _child(fd: int) -> int:
     from bastion.store import open_store
-    from bastion.store.writer import AuditWriter
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's Ctrl-C: it closes us in order
     conn = Connection(fd)

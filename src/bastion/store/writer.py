@@ -50,7 +50,8 @@ log = logging.getLogger("bastion.audit")
 Durability = Literal["sync", "async"]
 OnFailure = Literal["deny", "drop_and_alert"]
 
-_live: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
+#: writers (thread and process) to drain at interpreter exit
+_live: "weakref.WeakSet[WriterBase]" = weakref.WeakSet()
 
 
 def _decision_id(decision: Any) -> Any:
@@ -66,7 +67,56 @@ def _safe_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class AuditWriter:
+def check_options(
+    on_failure: str, queue_size: int, batch_size: int, flush_interval: float,
+    signer: Signer | None, checkpoint_every: int | None, idempotency: str | None,
+) -> None:
+    """The option checks both writers (thread and process) share."""
+    if on_failure not in ("deny", "drop_and_alert"):
+        raise ValueError("on_failure must be 'deny' or 'drop_and_alert'")
+    if queue_size < 1 or batch_size < 1 or not flush_interval > 0:
+        raise ValueError("queue_size and batch_size must be >= 1, flush_interval > 0")
+    if checkpoint_every is not None and (signer is None or checkpoint_every < 1):
+        raise ValueError("checkpoint_every needs a signer and a count >= 1")
+    if idempotency not in (None, "action_id"):
+        raise ValueError('idempotency must be None or "action_id"')
+
+
+class WriterBase:
+    """What both writers share: alerts (a log line at most every 5 s, and the `on_alert`
+    hook every time), use as a context manager, and draining at interpreter exit."""
+
+    _on_alert: Callable[[str], None] | None
+    _last_alert: float = 0.0
+    _pid: int
+
+    def close(self, timeout: float = 30.0) -> None:  # pragma: no cover - both writers define it
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        try:
+            self.close()
+        except AuditUnavailable as exc:
+            if exc_type is None:
+                raise
+            log.error("%s", exc)
+
+    def _alert(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_alert >= 5.0:
+            self._last_alert = now
+            log.error("%s", message)
+        if self._on_alert is not None:
+            try:
+                self._on_alert(message)
+            except Exception:  # noqa: BLE001 - an alert hook must not break recording
+                log.exception("audit on_alert hook failed")
+
+
+class AuditWriter(WriterBase):
     """Appends decisions to a Store's audit chain in batches, sync or async. Thread-safe."""
 
     def __init__(
@@ -90,14 +140,9 @@ class AuditWriter:
     ) -> None:
         if durability not in ("sync", "async"):
             raise ValueError("durability must be 'sync' or 'async'")
-        if on_failure not in ("deny", "drop_and_alert"):
-            raise ValueError("on_failure must be 'deny' or 'drop_and_alert'")
-        if queue_size < 1 or batch_size < 1 or not flush_interval > 0 or not sync_timeout > 0:
-            raise ValueError("queue_size and batch_size must be >= 1, flush_interval and sync_timeout > 0")
-        if checkpoint_every is not None and (signer is None or checkpoint_every < 1):
-            raise ValueError("checkpoint_every needs a signer and a count >= 1")
-        if idempotency not in (None, "action_id"):
-            raise ValueError('idempotency must be None or "action_id"')
+        check_options(on_failure, queue_size, batch_size, flush_interval, signer, checkpoint_every, idempotency)
+        if not sync_timeout > 0:
+            raise ValueError("sync_timeout must be > 0")
         self.store = store
         self.durability = durability
         self.on_failure = on_failure
@@ -274,17 +319,6 @@ class AuditWriter:
         if self._lost:
             raise AuditUnavailable(f"{self._lost} audit records could not be written before shutdown: {self._store_error}")
 
-    def __enter__(self) -> "AuditWriter":
-        return self
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        try:
-            self.close()
-        except AuditUnavailable as exc:
-            if exc_type is None:
-                raise
-            log.error("%s", exc)
-
     @property
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -322,17 +356,6 @@ class AuditWriter:
         self._dropped_unreported += 1
         self._alert(f"audit record dropped: {reason} ({self._dropped} dropped so far)")
         return None
-
-    def _alert(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last_alert >= 5.0:
-            self._last_alert = now
-            log.error("%s", message)
-        if self._on_alert is not None:
-            try:
-                self._on_alert(message)
-            except Exception:  # noqa: BLE001 - an alert hook must not break recording
-                log.exception("audit on_alert hook failed")
 
     # ------------------------------------------------------------------ the writer thread
 
