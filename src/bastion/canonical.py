@@ -25,6 +25,7 @@ Approvals bind to this digest: change it only with a migration plan.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from typing import Any, Mapping
 
@@ -315,6 +316,15 @@ def _fast_plain_fields(a: Any) -> tuple[dict[str, Any], bool] | None:
     if context:
         out["context"] = context
     return out, plain
+
+
+def loads(data: bytes | memoryview) -> Any:
+    """JSON that `canonical_bytes` wrote (or orjson): orjson, and the standard library for
+    what orjson refuses to read back (lone surrogates, integers beyond 64 bits)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(data).decode("utf-8", "surrogatepass"))
 
 
 class DigestedAction:

@@ -43,7 +43,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import orjson
 
-from bastion.canonical import CanonicalError, DigestedAction, canonical_bytes, digest_bytes
+from bastion.canonical import CanonicalError, canonical_bytes, digest_bytes, loads
 from bastion.store.base import AuditUnavailable, StoreError
 from bastion.store.checkpoints import Signer
 from bastion.store.records import ID_PREFIX, RedactorLike, caller_chosen_id
@@ -416,13 +416,6 @@ def _str(value: Any) -> str | None:
 # --------------------------------------------------------------------------- the child
 
 
-def _loads(data: bytes | memoryview) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:  # lone surrogates, integers beyond 64 bits
-        return json.loads(bytes(data).decode("utf-8", "surrogatepass"))
-
-
 def _child(fd: int) -> int:
     from bastion.store import open_store
 
@@ -492,7 +485,6 @@ def _child(fd: int) -> int:
     send(b"R")
     reporter.start()
     close_timeout = 30.0
-    record = writer.record
     unpack = _FRAME.unpack_from
     size = _FRAME.size
     while True:
@@ -502,27 +494,30 @@ def _child(fd: int) -> int:
             break  # the parent is gone: commit what we have, then exit
         kind = msg[:1]
         if kind == b"B":
-            view = memoryview(msg)
+            # split into frames only: the writer thread decodes them with the build
+            items: list[tuple[bytes, bytes, str | None]] = []
             i, end = 1, len(msg)
             while i < end:
                 lb, lr, lk = unpack(msg, i)
                 i += size
-                body = view[i : i + lb]
+                body = msg[i : i + lb]
                 i += lb
-                raw = bytes(view[i : i + lr])
+                raw = msg[i : i + lr]
                 i += lr
                 key = None
                 if lk != _NO_KEY:
-                    key = bytes(view[i : i + lk]).decode("utf-8", "surrogatepass")
+                    key = msg[i : i + lk].decode("utf-8", "surrogatepass")
                     i += lk
                 if not lb:  # unrecordable in the parent
                     try:
-                        store.append_event("audit.unrecordable", _loads(raw), None)
+                        store.append_event("audit.unrecordable", loads(raw), None)
                     except Exception as exc:  # noqa: BLE001
                         log.error("cannot record the failure to record a decision: %s", type(exc).__name__)
                     extra_done[0] += 1
                     continue
-                record(_loads(body), DigestedAction(_loads(raw), raw), idempotency_key=key)
+                items.append((body, raw, key))
+            del msg
+            writer.record_encoded(items)
         elif kind == b"D":
             writer.note_dropped(int(msg[1:]))
         elif kind == b"F":

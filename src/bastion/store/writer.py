@@ -40,7 +40,7 @@ from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from typing import Any, Callable, Literal, Mapping
 
-from bastion.canonical import CanonicalError
+from bastion.canonical import CanonicalError, DigestedAction, loads as _loads
 from bastion.store.base import AuditUnavailable, Store, StoreError
 from bastion.store.checkpoints import Signer
 from bastion.store.records import PreparedRecord, RecordBuilder, RedactorLike, caller_chosen_id
@@ -277,6 +277,28 @@ class AuditWriter(WriterBase):
                 self._alert(f"{why}; the record is in flight and will be written when the store answers")
                 return None
 
+    def record_encoded(self, items: list[tuple[bytes, bytes, str | None]]) -> None:
+        """Queue decisions that arrive encoded (ProcessAuditWriter's child): each item is
+        the decision's JSON, the action's canonical digest JSON and an idempotency key.
+        They are decoded on the writer thread, with the build, so the thread that receives
+        them holds the interpreter lock only to queue them. Async only; never refuses (the
+        sending process bounds what is in flight)."""
+        if self._sync:
+            raise ValueError("record_encoded is for async writers")
+        with self._lock:
+            if self._closing or self._dead:
+                raise AuditUnavailable("the audit writer is closed" if self._closing else f"the audit writer stopped: {self._store_error}")
+            q = self._q
+            if not q and items:
+                self._first_at = time.monotonic()
+            ticket = self._next_ticket
+            for body, raw, key in items:
+                ticket += 1
+                q.append((ticket, body, raw, None, key))  # type: ignore[arg-type]
+            self._next_ticket = ticket
+            if self._idle and items:
+                self._work.notify()
+
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything recorded before this call is committed (or has failed)."""
         deadline = time.monotonic() + timeout if timeout is not None else math.inf
@@ -477,6 +499,9 @@ class AuditWriter(WriterBase):
         by_id = self._key_from_action_id
         batch = []
         for _, snap, action, _, key in items:
+            if type(snap) is bytes:  # record_encoded(): decode here, on the writer thread
+                snap = _loads(snap)
+                action = DigestedAction(_loads(action), action)
             if key is None and by_id:
                 key = caller_chosen_id(action.get("id") if isinstance(action, Mapping) else getattr(action, "id", None))
             batch.append((snap, action, key))
@@ -491,6 +516,8 @@ class AuditWriter(WriterBase):
                 out.append(built)
                 continue
             # record the failure itself instead
+            if type(snap) is bytes:
+                snap = _loads(snap)
             failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(built)}"  # type: ignore[arg-type]
             notice = self._unrecordable_notice(snap, built)  # type: ignore[arg-type]
             if notice is not None:
