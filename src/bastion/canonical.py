@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any, Mapping
 
 import orjson
@@ -318,13 +319,23 @@ def _fast_plain_fields(a: Any) -> tuple[dict[str, Any], bool] | None:
     return out, plain
 
 
-def loads(data: bytes | memoryview) -> Any:
-    """JSON that `canonical_bytes` wrote (or orjson): orjson, and the standard library for
-    what orjson refuses to read back (lone surrogates, integers beyond 64 bits)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(bytes(data).decode("utf-8", "surrogatepass"))
+#: a run of 19 digits: an integer that may not fit 64 bits, which orjson reads as a float
+#: (silently: -2**63 - 1 comes back as -9.223372036854776e+18) or refuses
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_STR = re.compile(r"[0-9]{19}")
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON that `canonical_bytes` wrote, read back exactly: orjson, and the standard
+    library for what orjson would refuse or round (lone surrogates, integers of 19 digits
+    or more)."""
+    text = type(data) is str
+    if (_LONG_DIGITS_STR if text else _LONG_DIGITS).search(data) is None:  # type: ignore[arg-type]
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data if text else bytes(data).decode("utf-8", "surrogatepass"))  # type: ignore[arg-type]
 
 
 class DigestedAction:

@@ -213,3 +213,23 @@ def test_fast_digest_fields_match_the_generic_path(data: dict) -> None:
     if fast is not None:
         assert canonical_bytes(fast) == canonical_bytes(generic)
     assert canonical_bytes(digest_fields(action)) == canonical_bytes(generic)
+
+
+# --------------------------------------------------------------------------- reading back
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(_JSON)
+def test_loads_reads_back_whatever_canonical_bytes_writes(value: object) -> None:
+    """What crosses to the audit writer's child process: canonical JSON read back whole,
+    lone surrogates and integers beyond 64 bits (which orjson refuses) included."""
+    from bastion.canonical import loads
+
+    assert loads(canonical_bytes(value)) == value
+    assert loads(canonical_bytes({"big": 2**70, "lone": "\ud800"})) == {"big": 2**70, "lone": "\ud800"}

@@ -37,6 +37,8 @@ def _actions(n: int) -> list[Action]:
         }
         if i % 10 == 3:
             data["args"] = {"headers": {"X-Key": AWS}, "n": i, "ratio": i / 7}
+        if i % 10 == 7:  # what orjson cannot carry: integers beyond 64 bits, a lone surrogate
+            data["args"] = {"big": 2**70 + i, "low": -(2**63) - 1, "odd": "half a pair: \ud800"}
         if i % 10 == 5:
             data["id"] = f"call_{i}"  # caller-chosen: an idempotency key with idempotency="action_id"
         out.append(Action.from_dict(data))

@@ -40,6 +40,18 @@ def test_records_are_chained_and_verify(store: Any, redactor: Any, make_action: 
     assert result.ok and result.checked == 25 and result.head_seq == 25
 
 
+def test_records_with_long_integers_and_lone_surrogates_verify(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
+    """An agent's action may carry integers beyond 64 bits and half a surrogate pair: the
+    record keeps them exactly and verify reads them back (orjson alone refuses or rounds
+    them, which made such records look broken)."""
+    args = {"big": 2**70, "low": -(2**63) - 1, "odd": "half a pair: \ud800"}
+    action = make_action(1, args=args)
+    store.append([build_decision_record(make_decision(action, 1).to_dict(), action, redactor)])
+    (rec,) = store.query()
+    assert rec.record["action"]["args"] == args
+    assert store.verify().ok
+
+
 def test_decision_record_content(store: Any, redactor: Any, make_action: Any, make_decision: Any) -> None:
     a = make_action(7)
     d = make_decision(a, 7, approver_roles=["security-lead"], extra={"approval_id": "ap-1", "approver": "sam@example.com"})

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, ContextManager, Iterator, Sequence
 
-import orjson
 
-from bastion.canonical import canonical
+from bastion.canonical import canonical, loads
 from bastion.errors import BastionError
 from bastion.store import schema
 from bastion.store.chain import COLUMNS, ChainVerifier, VerifyResult, chain_hash
@@ -324,7 +323,7 @@ class Store(ABC):
             sql = f"SELECT idem_key, decision, body FROM bastion_audit WHERE idem_key IN ({', '.join('?' for _ in part)})"
             for key, effect, body in self._execute(cx, sql, part).fetchall():
                 try:
-                    digest = orjson.loads(body).get("action_digest")
+                    digest = loads(body).get("action_digest")
                 except (ValueError, AttributeError):
                     continue  # unreadable: not a match (verify reports it)
                 seen.setdefault(key, set()).add((digest, effect))

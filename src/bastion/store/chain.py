@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-import orjson
 
+from bastion.canonical import loads
 from bastion.store.checkpoints import Checkpoint, PublicKeyRing
 from bastion.store.records import index_columns
 
@@ -204,9 +204,9 @@ class ChainVerifier:
 def _columns_mismatch(row: Sequence[Any], body: bytes) -> str | None:
     """The stored index columns must say what the body says (else queries could lie)."""
     try:
-        # orjson: 2-3x faster; it reads integers beyond 64 bits as floats, which does not
-        # matter here (the index columns are strings; the hash already covers the bytes)
-        record = orjson.loads(body)
+        # orjson where it reads the body exactly (2-3x faster than the standard library),
+        # which also takes the lone surrogates and long integers an agent may send
+        record = loads(body)
     except ValueError:
         return "its body is not valid JSON"
     if not isinstance(record, dict):

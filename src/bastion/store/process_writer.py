@@ -20,6 +20,10 @@ committed within `flush_interval`; `flush()` waits for everything recorded so fa
 when the child has died, `record()` raises `AuditUnavailable` and the engine denies.
 `"drop_and_alert"` drops, alerts and has the child write an `audit.dropped` notice.
 If the parent is killed, the child commits what it has received and exits.
+
+One difference from the in-process writer, for decisions the engine never makes: a NaN
+or infinity in a decision is written as null (orjson's reading), where the in-process
+writer records the decision as unrecordable.
 """
 
 from __future__ import annotations
