@@ -142,6 +142,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         " lower case, a digit, high entropy, not words, not encoded text (detect-secrets flags these)",
         kind="aws_secret_key",
         min_entropy=4.2,
+        min_length=40,
         validators=("has_upper_and_lower", "has_digit", "not_path", "not_words", "not_encoded_text"),
         severity="medium",
         priority=30,

@@ -343,7 +343,7 @@ class Scanner:
         return (
             any(self._enabled(i, hits) for i in hits if i < self._n)
             or (self.decode_depth > 0 and any(i in self._trigger_enc for i in hits))
-            or any(d.regex.search(data) is not None for d in self._own_pass)
+            or any(len(data) >= d.spec.min_length and d.regex.search(data) is not None for d in self._own_pass)
         )
 
     def scan(self, text: str, decode_depth: int | None = None) -> list[Finding]:
@@ -369,7 +369,8 @@ class Scanner:
         hits, positions = self._prefilter.scan(data)
         cands: list[_Cand] = []
         for det in self._own_pass:
-            self._confirm(det, data, 0, cands)
+            if len(data) >= det.spec.min_length:  # shorter text cannot hold one: skip the RE2 call
+                self._confirm(det, data, 0, cands)
         if not hits:
             return _merge(cands)
         for i in sorted(k for k in hits if k < self._n):
