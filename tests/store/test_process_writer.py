@@ -268,3 +268,38 @@ def test_a_killed_parent_leaves_what_it_handed_over(tmp_path: Path) -> None:
         assert st.verify().ok
     finally:
         st.close()
+
+
+def test_a_store_outage_in_the_child_makes_the_parent_deny_until_it_is_back(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = str(tmp_path / "audit.db")
+    actions = _actions(40)
+    engine = Engine.from_paths(["builtin:coding-agent"])
+    decisions = [engine.decide(a) for a in actions]
+    engine.close()
+    writer = ProcessAuditWriter(url, store_options={"busy_timeout": 0.2}, flush_interval=0.01)
+    for d, a in zip(decisions[:10], actions[:10]):
+        writer.record(d, a)
+    writer.flush()
+    blocker = sqlite3.connect(url, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the store is unavailable to the child
+    try:
+        for d, a in zip(decisions[10:20], actions[10:20]):
+            writer.record(d, a)  # accepted before the outage is known: they wait in the child
+        _wait(lambda: writer.stats["store_error"] is not None)
+        with pytest.raises(AuditUnavailable, match="unavailable"):
+            writer.record(decisions[20], actions[20])
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    _wait(lambda: writer.stats["store_error"] is None)
+    for d, a in zip(decisions[21:], actions[21:]):
+        writer.record(d, a)
+    writer.close()
+    st = open_store(url)
+    try:
+        assert st.count() == 39  # all but the one refused during the outage
+        assert st.verify().ok
+    finally:
+        st.close()
