@@ -150,3 +150,24 @@ def test_bare_key_detector_can_be_disabled():
     from bastion.secrets import Scanner
 
     assert Scanner.build(disabled={"aws_secret_key_bare"}).scan(f"f({KEY40})") == []
+
+
+# --------------------------------------------------------------------------- the run check
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+from bastion.secrets.scanner import _may_hold  # noqa: E402
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+"
+
+
+@settings(max_examples=400)
+@given(st.lists(st.text(alphabet=_B64, min_size=30, max_size=45) | st.sampled_from([" ", "=", "\n", "_", ".", '"', "-", "é"]), max_size=8))
+def test_the_run_check_never_skips_a_text_the_separate_pass_would_match(parts: list[str]) -> None:
+    """`_may_hold` lets the scanner skip the RE2 search of a separate-pass detector: only
+    where that search could not match anyway (texts built around the 40-character edge)."""
+    data = "".join(parts).encode("utf-8")
+    for det in default_scanner()._own_pass:
+        if not _may_hold(det, data):
+            assert det.regex.search(data) is None

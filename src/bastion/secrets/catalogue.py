@@ -19,6 +19,8 @@ to redact, ``key`` the assigned name (see spec.py).
 
 from __future__ import annotations
 
+import string
+
 from dataclasses import replace
 
 from bastion.secrets.spec import DetectorSpec
@@ -143,6 +145,7 @@ BUILTIN: tuple[DetectorSpec, ...] = (
         kind="aws_secret_key",
         min_entropy=4.2,
         min_length=40,
+        run_of=string.ascii_letters + string.digits + "/+",
         validators=("has_upper_and_lower", "has_digit", "not_path", "not_words", "not_encoded_text"),
         severity="medium",
         priority=30,

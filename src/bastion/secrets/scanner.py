@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import re2
 
@@ -343,7 +343,7 @@ class Scanner:
         return (
             any(self._enabled(i, hits) for i in hits if i < self._n)
             or (self.decode_depth > 0 and any(i in self._trigger_enc for i in hits))
-            or any(len(data) >= d.spec.min_length and d.regex.search(data) is not None for d in self._own_pass)
+            or any(_may_hold(d, data) and d.regex.search(data) is not None for d in self._own_pass)
         )
 
     def scan(self, text: str, decode_depth: int | None = None) -> list[Finding]:
@@ -369,7 +369,7 @@ class Scanner:
         hits, positions = self._prefilter.scan(data)
         cands: list[_Cand] = []
         for det in self._own_pass:
-            if len(data) >= det.spec.min_length:  # shorter text cannot hold one: skip the RE2 call
+            if _may_hold(det, data):  # else the RE2 search cannot match: skip it
                 self._confirm(det, data, 0, cands)
         if not hits:
             return _merge(cands)
@@ -525,6 +525,26 @@ def _inside_marker(data: bytes, pos: int) -> bool:
     """True when `pos` falls inside a ``[REDACTED:kind:fingerprint]`` marker (re-scanning redacted text)."""
     i = data.rfind(_MARKER_OPEN, max(0, pos - 80), pos + 1)
     return i >= 0 and data.find(b"]", i) >= pos
+
+
+_RUN_TABLES: dict[str, bytes] = {}
+
+
+def _may_hold(det: Any, data: bytes) -> bool:
+    """Can `data` hold a match of this separate-pass detector? Long enough, and (when the
+    spec says which characters its secret is a run of) holding min_length of them in a row:
+    one translate and one substring search, a fraction of an RE2 search on short texts."""
+    spec = det.spec
+    n = spec.min_length
+    if len(data) < n:
+        return False
+    if not spec.run_of or n < 2:
+        return True
+    table = _RUN_TABLES.get(spec.run_of)
+    if table is None:
+        allowed = set(spec.run_of.encode("ascii"))
+        table = _RUN_TABLES[spec.run_of] = bytes(1 if b in allowed else 0 for b in range(256))
+    return b"\x01" * n in data.translate(table)
 
 
 def _search_all(regex, data: bytes, pos: int):

@@ -87,6 +87,10 @@ class DetectorSpec:
     #: For context-free shapes with a long bounded repeat (a bare 40-character key): Hyperscan
     #: slows down on such repeats and reports every position, RE2's DFA runs them at ~650 MB/s
     re2_pass: bool = False
+    #: for a re2_pass detector: the characters its secret is a run of (min_length of them in
+    #: a row is a necessary condition, checked with one bytes.translate before the RE2 search,
+    #: which costs more than the check on the short texts of most actions)
+    run_of: str | None = None
     tags: tuple[str, ...] = field(default=())
 
     @property
@@ -128,6 +132,8 @@ class DetectorSpec:
                 raise ValueError(f"{where}: {exc}") from None
         if not isinstance(self.priority, int):
             raise ValueError(f"{where}: priority must be an integer")
+        if self.run_of is not None and not (self.re2_pass and isinstance(self.run_of, str) and self.run_of.isascii() and self.run_of):
+            raise ValueError(f"{where}: run_of must be non-empty ASCII and needs re2_pass")
         return self
 
     @classmethod
