@@ -45,6 +45,16 @@ def _actions(n: int) -> list[Action]:
     return out
 
 
+def _decided(n: int) -> tuple[list[Action], list[Any]]:
+    """n actions and the decisions builtin:coding-agent makes on them (no audit attached)."""
+    actions = _actions(n)
+    engine = Engine.from_paths(["builtin:coding-agent"])
+    try:
+        return actions, [engine.decide(a) for a in actions]
+    finally:
+        engine.close()
+
+
 def _wait(predicate: Any, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -53,10 +63,7 @@ def _wait(predicate: Any, timeout: float = 15.0) -> None:
 
 
 def test_records_are_byte_for_byte_those_of_the_in_process_writer(store_url: str, tmp_path: Path) -> None:
-    actions = _actions(300)
-    engine = Engine.from_paths(["builtin:coding-agent"])
-    decisions = [engine.decide(a) for a in actions]
-    engine.close()
+    actions, decisions = _decided(300)
 
     here = open_store(str(tmp_path / "thread.db"))
     thread = AuditWriter(here, "async", redactor=Redactor(key=KEY), idempotency="action_id")
@@ -144,10 +151,7 @@ def test_a_dead_child_fails_closed(tmp_path: Path) -> None:
 
 
 def test_a_full_queue_denies(tmp_path: Path) -> None:
-    actions = _actions(12)
-    engine = Engine.from_paths(["builtin:coding-agent"])
-    decisions = [engine.decide(a) for a in actions]
-    engine.close()
+    actions, decisions = _decided(12)
     writer = ProcessAuditWriter(str(tmp_path / "audit.db"), queue_size=10, flush_interval=0.01)
     os.kill(writer.pid, signal.SIGSTOP)  # the child falls behind
     try:
@@ -165,10 +169,7 @@ def test_a_full_queue_denies(tmp_path: Path) -> None:
 
 def test_drop_and_alert_puts_the_drops_on_record(tmp_path: Path) -> None:
     url = str(tmp_path / "audit.db")
-    actions = _actions(15)
-    engine = Engine.from_paths(["builtin:coding-agent"])
-    decisions = [engine.decide(a) for a in actions]
-    engine.close()
+    actions, decisions = _decided(15)
     alerts: list[str] = []
     writer = ProcessAuditWriter(url, queue_size=10, on_failure="drop_and_alert", on_alert=alerts.append)
     os.kill(writer.pid, signal.SIGSTOP)
@@ -274,10 +275,7 @@ def test_a_store_outage_in_the_child_makes_the_parent_deny_until_it_is_back(tmp_
     import sqlite3
 
     url = str(tmp_path / "audit.db")
-    actions = _actions(40)
-    engine = Engine.from_paths(["builtin:coding-agent"])
-    decisions = [engine.decide(a) for a in actions]
-    engine.close()
+    actions, decisions = _decided(40)
     writer = ProcessAuditWriter(url, store_options={"busy_timeout": 0.2}, flush_interval=0.01)
     for d, a in zip(decisions[:10], actions[:10]):
         writer.record(d, a)
