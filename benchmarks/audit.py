@@ -468,6 +468,8 @@ def components(actions: list[Action]) -> dict[str, float]:
             times.append((time.perf_counter() - t0) / len(snaps) * 1e6)
         out["build_records_in_batches_real_redactor"] = statistics.median(times)
     records = [RecordBuilder(real).decision(d, a) for d, a in snaps]
+    if ProcessAuditWriter is not None:
+        out["proc_child_pipeline (decode, build, append; one thread)"] = _child_pipeline(decisions)
     for label, page in (("", None), ("_4k_pages", 4096)):
         with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
             path = os.path.join(tmp, "audit.db")
@@ -492,6 +494,34 @@ def components(actions: list[Action]) -> dict[str, float]:
         out[f"sqlite_append_batches_of_1000{label}"] = statistics.median(times)
         out[f"sqlite_append_of_8_records{label} (per append)"] = statistics.median(small)
     return out
+
+
+def _child_pipeline(decisions: list[tuple[Any, Any]]) -> float:
+    """Microseconds per record of what ProcessAuditWriter's child does with a record, in
+    one thread: decode the frame, build the record with the Redactor, append in batches of
+    1,000 to a fresh SQLite file (median of 3 passes)."""
+    from bastion.canonical import DigestedAction, loads
+    from bastion.secrets import Redactor
+    from bastion.store.process_writer import _FRAME, _frame
+
+    frames = [_frame(d.to_dict(), a, None) for d, a in decisions]
+    size = _FRAME.size
+    times = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
+            store = open_store(os.path.join(tmp, "audit.db"), synchronous=_SQLITE_SYNC[0])
+            builder = RecordBuilder(Redactor())
+            t0 = time.perf_counter()
+            for start in range(0, len(frames), 1000):
+                items = []
+                for fr in frames[start : start + 1000]:
+                    lb, lr, _ = _FRAME.unpack_from(fr, 0)
+                    raw = fr[size + lb : size + lb + lr]
+                    items.append((loads(fr[size : size + lb]), DigestedAction(loads(raw), raw), None))
+                store.append([r for r in builder.decisions(items, owned=True)])  # type: ignore[misc]
+            times.append((time.perf_counter() - t0) / len(frames) * 1e6)
+            store.close()
+    return statistics.median(times)
 
 
 # --------------------------------------------------------------------------- verify
