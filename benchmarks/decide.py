@@ -323,7 +323,7 @@ def analysis(args) -> list[dict]:
     for r in rows:
         r.setdefault("x_plain", "")
         r.setdefault("x_precomputed", "")
-    print(f"\nAnalysis of shell.exec commands (microseconds); decide rows use builtin:coding-agent")
+    print("\nAnalysis of shell.exec commands (microseconds); decide rows use builtin:coding-agent")
     print(f"  {'what':52s} {'n':>5s} {'median_us':>10s} {'p99_us':>10s} {'x_plain':>8s} {'x_precomputed':>13s}")
     for r in rows:
         print(f"  {r['what']:52s} {r['n']:5d} {r['median_us']:10.2f} {r['p99_us']:10.2f} {r['x_plain']!s:>8s} {r['x_precomputed']!s:>13s}")

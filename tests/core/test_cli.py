@@ -1,12 +1,10 @@
 """The CLI as outside scripts use it (the contract), through click's runner and a real subprocess."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from bastion.cli import main
@@ -85,7 +83,7 @@ def test_validate_ok_errors_and_warnings(tmp_path, write_policy):
     bad = write_policy("policy: x\nrules:\n  - id: a\n    match: {capabilty: x}\n    effect: deny\n", "bad.yaml")
     r = CliRunner().invoke(main, ["validate", str(bad)])
     assert r.exit_code == 1 and "did you mean 'capability'" in r.output and f"{bad}:4" in r.output
-    sys_p = write_policy("policy: s\nlayer: system\nrules:\n  - {id: deny-x, match: {capability: filesystem.delete}, effect: deny, examples: {match: [{capability: filesystem.delete}]}}\n", "s.yaml", tmp_path / "layers")
+    write_policy("policy: s\nlayer: system\nrules:\n  - {id: deny-x, match: {capability: filesystem.delete}, effect: deny, examples: {match: [{capability: filesystem.delete}]}}\n", "s.yaml", tmp_path / "layers")
     write_policy(
         "policy: t\nlayer: team\nrules:\n  - id: allow-x\n    match: {capability: filesystem.delete}\n    effect: allow\n    examples: {match: [{capability: filesystem.delete, target: a}]}\n"
         "  - {id: typo, match: {capability: filesystem.reed}, effect: deny}\n",

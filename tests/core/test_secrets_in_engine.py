@@ -3,9 +3,6 @@ that a secret put into any field of an action is never written by Bastion anywhe
 
 import json
 import logging
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

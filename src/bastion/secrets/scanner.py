@@ -27,7 +27,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-import re2
 
 from bastion.secrets import decode as _decode
 from bastion.secrets import markers, validate

@@ -21,7 +21,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 from bastion.canonical import canonical, loads
 from bastion.errors import BastionError
 from bastion.store import schema
-from bastion.store.chain import COLUMNS, ChainVerifier, VerifyResult, chain_hash
+from bastion.store.chain import COLUMNS, ChainVerifier, VerifyResult
 from bastion.store.checkpoints import Checkpoint, PublicKeyRing, Signer
 from bastion.store.records import PreparedRecord, RedactorLike, build_event_record, default_redactor, iso_ms, iso_now
 
