@@ -259,11 +259,6 @@ class Rule(BaseModel):
             return v.replace(tzinfo=timezone.utc)
         return v
 
-    @field_validator("examples", mode="before")
-    @classmethod
-    def _examples(cls, v: Any) -> Any:
-        return v
-
     @model_validator(mode="after")
     def _approval_fields(self) -> "Rule":
         if self.on_timeout == Effect.REQUIRE_APPROVAL:
