@@ -34,7 +34,7 @@ import orjson
 from bastion.errors import BastionError
 from bastion.model import Action, coerce_action
 
-__all__ = ["CanonicalError", "DigestedAction", "canonical", "canonical_bytes", "action_digest", "digest_bytes", "digest_fields", "sha256_hex"]
+__all__ = ["CanonicalError", "DigestedAction", "canonical", "canonical_bytes", "action_digest", "digest_bytes", "digest_fields", "loads", "sha256_hex"]
 
 
 class CanonicalError(BastionError, ValueError):

@@ -51,7 +51,7 @@ from bastion.canonical import CanonicalError, canonical_bytes, digest_bytes, loa
 from bastion.store.base import AuditUnavailable, StoreError
 from bastion.store.checkpoints import Signer
 from bastion.store.records import ID_PREFIX, RedactorLike, caller_chosen_id
-from bastion.store.writer import AuditWriter, WriterBase, _live, check_options
+from bastion.store.writer import AuditWriter, WriterBase, _live, _safe_error, check_options
 
 log = logging.getLogger("bastion.audit")
 
@@ -123,7 +123,6 @@ class ProcessAuditWriter(WriterBase):
         self._flushed = 0
         self._flush_error: str | None = None
         self._closing = False
-        self._closed = False
         self._dead = False
         self._lost = 0
         self._last_alert = 0.0
@@ -251,7 +250,6 @@ class ProcessAuditWriter(WriterBase):
             if final is None:
                 lost = max(lost, self._accepted - self._done)
             self._lost = lost
-            self._closed = True
         try:
             self._conn.close()
         except OSError:
@@ -403,7 +401,7 @@ def _frame(snap: dict[str, Any], action: Any, key: str | None) -> bytes:
                 "decision_id": _str(snap.get("decision_id")),
                 "action_id": _str(snap.get("action_id")),
                 "decision": _str(snap.get("decision")),
-                "error": str(exc) if isinstance(exc, CanonicalError) else type(exc).__name__,
+                "error": _safe_error(exc),
             }
         )
         return _FRAME.pack(0, len(raw), _NO_KEY) + raw
@@ -455,7 +453,8 @@ def _child(fd: int) -> int:
             id_prefix=config["id_prefix"],
         )
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send_bytes(b"E" + (str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}").encode())
+        # what a store error says is written for users (no password); anything else: its type only
+        conn.send_bytes(b"E" + _safe_error(exc).encode())
         return 1
     # the child's heap is its own: what exists now lives as long as the process, so
     # collections need not walk it again (records have no cycles: refcounting frees them)

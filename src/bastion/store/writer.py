@@ -500,24 +500,25 @@ class AuditWriter(WriterBase):
         batch = []
         for _, snap, action, _, key in items:
             if type(snap) is bytes:  # record_encoded(): decode here, on the writer thread
-                snap = _loads(snap)
-                action = DigestedAction(_loads(action), action)
+                try:
+                    snap, action = _loads(snap), DigestedAction(_loads(action), action)
+                except ValueError:  # not JSON: the build fails on it and it is noted as unrecordable
+                    snap, action = {}, None
             if key is None and by_id:
                 key = caller_chosen_id(action.get("id") if isinstance(action, Mapping) else getattr(action, "id", None))
             batch.append((snap, action, key))
-        # snaps are record()'s own copies: the builder may take them apart
+        # snaps are record()'s own copies: the builder may take them apart (and puts a
+        # snapshot back together when its build fails)
         built_all = self._builder.decisions(batch, owned=True)
-        del batch
-        for i, ((ticket, snap, _, waiter, _), built) in enumerate(zip(items, built_all)):
+        for i, ((ticket, _, _, waiter, _), (snap, _, _), built) in enumerate(zip(items, batch, built_all)):
             # the batch's items outlive the build (until the commit): let go of the
             # snapshot and the action now, so the garbage collector need not age them
             items[i] = (ticket, None, None, waiter, None)
+            batch[i] = None  # type: ignore[call-overload]
             if type(built) is PreparedRecord:
                 out.append(built)
                 continue
             # record the failure itself instead
-            if type(snap) is bytes:
-                snap = _loads(snap)
             failed[ticket] = f"decision {snap.get('decision_id')} cannot be recorded: {_safe_error(built)}"  # type: ignore[arg-type]
             notice = self._unrecordable_notice(snap, built)  # type: ignore[arg-type]
             if notice is not None:
