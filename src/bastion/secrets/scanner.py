@@ -27,7 +27,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-
 from bastion.secrets import decode as _decode
 from bastion.secrets import markers, validate
 from bastion.secrets.spec import DetectorSpec, compile_re2
@@ -526,7 +525,8 @@ def _inside_marker(data: bytes, pos: int) -> bool:
     return i >= 0 and data.find(b"]", i) >= pos
 
 
-_RUN_TABLES: dict[str, bytes] = {}
+#: (run_of, min_length) -> (translate table marking the run's characters, the run to find)
+_RUN_CHECKS: dict[tuple[str, int], tuple[bytes, bytes]] = {}
 
 
 def _may_hold(det: Any, data: bytes) -> bool:
@@ -539,11 +539,12 @@ def _may_hold(det: Any, data: bytes) -> bool:
         return False
     if not spec.run_of or n < 2:
         return True
-    table = _RUN_TABLES.get(spec.run_of)
-    if table is None:
+    check = _RUN_CHECKS.get((spec.run_of, n))
+    if check is None:
         allowed = set(spec.run_of.encode("ascii"))
-        table = _RUN_TABLES[spec.run_of] = bytes(1 if b in allowed else 0 for b in range(256))
-    return b"\x01" * n in data.translate(table)
+        check = _RUN_CHECKS[(spec.run_of, n)] = (bytes(1 if b in allowed else 0 for b in range(256)), b"\x01" * n)
+    table, run = check
+    return run in data.translate(table)
 
 
 def _search_all(regex, data: bytes, pos: int):
