@@ -119,3 +119,36 @@ def test_glob_regex_shapes():
     assert glob_to_regex("**/x", path=True) == "(?:.*/)?x"
     assert glob_to_regex("a*b", path=True) == "a[^/]*b"
     assert glob_to_regex("a*b", path=False) == "a.*b"
+
+
+_PIECES = st.sampled_from(["a", "b", "/", ".", "-", "é", "*", "?", "**", "[ab]", "{a,b}", "[!a]", "x", "\u2603"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_PIECES, min_size=1, max_size=6).map("".join), min_size=1, max_size=3),
+    st.sampled_from(["glob", "path", "regex", "contains", "prefix", "suffix"]),
+    st.booleans(),
+    st.lists(st.text(alphabet="ab/.-é\u2603xAB", max_size=12), min_size=1, max_size=5),
+)
+def test_pattern_matchers_agree_with_re2_search(sources, kind, ignore_case, values):
+    """A pattern matcher answers exactly what re2.search over each of its patterns does
+    (it tests them all in one RE2 set, on the UTF-8 bytes, without match objects)."""
+    try:
+        pats = [make_pattern(kind, s, ignore_case) for s in sources]
+    except PatternError:
+        return
+    spec = {kind: sources, "ignore_case": ignore_case}
+    test = m(spec, "target")
+    for v in values:
+        expected = any(p.compile().search(v) is not None for p in pats)
+        assert test(v) is expected, (spec, v)
+
+
+def test_pattern_matchers_on_numbers_lists_and_odd_values():
+    test = m({"regex": r"^4\d\d$"}, "args.status")
+    assert test(404) and test("404") and not test(200) and not test(4.5)
+    assert test(["200", 403]) and not test([200, 301])
+    assert not test(None) and not test(MISSING) and not test(True) and not test({"a": "404"})
+    with pytest.raises(UnicodeEncodeError):  # not UTF-8: the engine fails closed
+        test("4\ud8000")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bastion.compile.context import EvalContext
-from bastion.compile.patterns import Pattern, PatternError, looks_like_glob, make_pattern
+from bastion.compile.patterns import Pattern, PatternError, looks_like_glob, make_pattern, match_any
 from bastion.model import Subject
 
 MISSING: Any = object()
@@ -125,15 +125,17 @@ def _numeric_test(op: str, bound: Any, where: tuple[Any, ...]) -> ValueTest:
     raise MatcherError(f"unknown comparison {op!r}", where)  # pragma: no cover
 
 
-def _pattern_test(pattern: Pattern) -> ValueTest:
-    regex = pattern.compile()
-    search = regex.search
+def _pattern_test(patterns: list[Pattern]) -> ValueTest:
+    """True when a string (or a number's text) contains a match of any of `patterns`.
+    A string that is not valid UTF-8 (a lone surrogate) raises, as `re2.search` does:
+    the engine then fails closed."""
+    match = match_any(patterns)
 
     def test(v: Any) -> bool:
         if isinstance(v, str):
-            return search(v) is not None
+            return bool(match(v.encode("utf-8")))
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return search(str(v)) is not None
+            return bool(match(str(v).encode("utf-8")))
         return False
 
     return test
@@ -183,7 +185,7 @@ def _scalar(spec: Any, field_name: str, ignore_case: bool, where: tuple[Any, ...
         pattern = _string_pattern(kind, spec, ignore_case, where)
         if kind == "literal" and not ignore_case:
             return Matcher(_each(lambda v: v == spec), [pattern], [spec])
-        return Matcher(_each(_pattern_test(pattern)), [pattern])
+        return Matcher(_each(_pattern_test([pattern])), [pattern])
     raise MatcherError(f"cannot match on a value of type {type(spec).__name__}", where)
 
 
@@ -239,8 +241,7 @@ def compile_matcher(spec: Any, field_name: str, where: tuple[Any, ...] = (), ign
             if not items:
                 raise MatcherError(f"{op} needs at least one pattern", at)
             pats = [_string_pattern(op, item, ic, at + ((i,) if isinstance(arg, list) else ())) for i, item in enumerate(items)]
-            tests = [_pattern_test(p) for p in pats]
-            parts.append(Matcher(_each(lambda v, tests=tests: any(t(v) for t in tests)), pats))
+            parts.append(Matcher(_each(_pattern_test(pats)), pats))
         elif op in NUMERIC_OPS:
             parts.append(Matcher(_each(_numeric_test(op, arg, at))))
         elif op == "equals":

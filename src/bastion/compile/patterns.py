@@ -9,6 +9,7 @@ Target patterns of many rules are combined into one `re2.Set` by the compiler.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import re2
 
@@ -46,6 +47,18 @@ def compile_re2(regex: str) -> "re2._Regexp":
 
 def new_set() -> "re2.Set":
     return re2.Set.SearchSet(_OPTIONS)
+
+
+def match_any(patterns: "Sequence[Pattern]") -> Callable[[bytes], list[int]]:
+    """One RE2 set of `patterns`, as its raw match: UTF-8 bytes in, the indexes of the
+    patterns found anywhere in them out (empty: none). A matcher's patterns are tested
+    in one pass, and without what `re2.search` adds for a match object (a generator and
+    byte-to-character offset translation): about a fifth of its cost per test."""
+    s = new_set()
+    for p in patterns:
+        s.Add(p.regex)
+    s.Compile()
+    return s._set.Match  # the wrapper's Set.Match, minus its str check and `or None`
 
 
 def _flags(ignore_case: bool) -> str:
