@@ -21,6 +21,9 @@ process, on this machine, in one run, so the ratios compare like with like:
 * `off`        the engine alone (1 caller; 8 callers for the sync comparison)
 * `proc`       ProcessAuditWriter: async, records built and committed in a child process
                (the second core), 1 caller, the project's Redactor; end to end like `async`
+* `proc-sync`  ProcessAuditWriter(durability="sync"), 8 caller threads, the project's
+               Redactor; each decide() returns only once the child has committed its
+               record (group commit), next to the thread writer's `sync` rows
 * `async`      AuditWriter(durability="async"), 1 caller; the clock stops when close()
                has drained the queue, so the figure is end to end (every record committed)
 * `sync`       AuditWriter(durability="sync"), 8 caller threads; each decide() returns
@@ -355,9 +358,10 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
         if redactor is not None:
             store.redactor = redactor
         writer: Any
-        if mode == "proc":  # the child opens its own connection; the project's Redactor
+        if mode in ("proc", "proc-sync"):  # the child opens its own connection; the project's Redactor
             options = {"synchronous": _SQLITE_SYNC[0]} if backend == "sqlite" else {}
-            writer = ProcessAuditWriter(url, store_options=options, queue_size=len(actions) + len(warm) + 10)
+            durability = "sync" if mode == "proc-sync" else "async"
+            writer = ProcessAuditWriter(url, durability, store_options=options, queue_size=len(actions) + len(warm) + 10)
         else:
             writer = AuditWriter(store, mode, queue_size=len(actions) + len(warm) + 10, redactor=redactor)  # type: ignore[arg-type]
         engine: Any = make_engine(writer) if decide == "engine" else PreDecided(actions, writer)
@@ -376,6 +380,13 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
     return {"seconds": elapsed, "lat": lat, "failed": failed, "records": records, "batches": stats["batches"]}
 
 
+def _proc_sync() -> bool:
+    """ProcessAuditWriter takes a durability (absent from older trees: --src)."""
+    import inspect
+
+    return "durability" in inspect.signature(ProcessAuditWriter).parameters
+
+
 def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, Any]]:
     async_actions = workload(args.decisions)
     sync_actions = workload(args.sync_decisions)
@@ -390,6 +401,8 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
                 plan.append(("proc", backend, "real", async_actions, 1, decide))
             for red in ("real", "none"):
                 plan.append(("async", backend, red, async_actions, 1, decide))
+                if red == "real" and ProcessAuditWriter is not None and _proc_sync():
+                    plan.append(("proc-sync", backend, red, sync_actions, 8, decide))
                 plan.append(("sync", backend, red, sync_actions, 8, decide))
     rows = []
     for mode, backend, red, actions, threads, decide in plan:
@@ -412,7 +425,7 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
         }
         rows.append(row)
         print(
-            f"# {mode:5s} decide={decide:6s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
+            f"# {mode:9s} decide={decide:6s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
             f"p50 {row['latency_us_p50']:.1f} us p99 {row['latency_us_p99']:.1f} us",
             file=sys.stderr,
         )
@@ -588,10 +601,10 @@ def main() -> None:
     for kind in kinds:
         rows, comp = results[kind]["rows"], results[kind]["components"]
         print(f"\nAudit log throughput, workload {kind}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
-        print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
+        print(f"{'mode':9} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
         for r in rows:
             print(
-                f"{r['mode']:6} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
+                f"{r['mode']:9} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
                 f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
             )
         print(f"\nPer-record cost of the pieces, workload {kind} (microseconds, median of 5 passes over 3,000 decisions)")
