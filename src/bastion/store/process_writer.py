@@ -548,7 +548,11 @@ class ProcessAuditWriter(WriterBase):
             with self._lock:
                 if kind == b"A":
                     number, _, failed = body.partition(b" ")
-                    waiters, sent_at = self._out.pop(int(number))
+                    out = self._out.pop(int(number), None)
+                    if out is None:  # pragma: no cover - the child acknowledges each batch once
+                        log.error("audit writer process acknowledged an unknown batch %s", number)
+                        continue
+                    waiters, sent_at = out
                     self._last_trip = time.monotonic() - sent_at
                     if failed:
                         for i, error in json.loads(failed).items():
@@ -620,8 +624,9 @@ class _ChildWriter(AuditWriter):
     wake, none competing with the next build for the interpreter lock), naming the
     records that did not commit (for the parent's sync callers)."""
 
-    def __init__(self, *args: Any, send: Callable[[bytes], None], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, send: Callable[[bytes], None], sync: bool, **kwargs: Any) -> None:
         self._send = send
+        self._keep_failures = sync  # async: nobody asks (the notices are on record)
         # sync batches not yet acknowledged: (number, first and last ticket, each
         # ticket's place in its batch, failures by place); failures by ticket
         self._unacked: deque[tuple[int, int, int, list[int], dict[int, str]]] = deque()
@@ -634,11 +639,12 @@ class _ChildWriter(AuditWriter):
         if not items:  # nothing for the writer: every frame was unrecordable in the parent
             self._send_ack(number, failed)
             return
+        with self._lock:  # before the writer can take them
+            first = self._next_ticket + 1
+            self._unacked.append((number, first, first + len(items) - 1, index, failed))
         self.record_encoded(items)
         with self._lock:
-            last = self._next_ticket
-            self._unacked.append((number, last - len(items) + 1, last, index, failed))
-            self._flush_upto = last
+            self._flush_upto = max(self._flush_upto, self._next_ticket)
             if self._idle:
                 self._work.notify()
 
@@ -651,7 +657,7 @@ class _ChildWriter(AuditWriter):
 
     def _prepare(self, items: Any) -> Any:
         records, failed = super()._prepare(items)
-        if failed:
+        if failed and self._keep_failures:
             with self._lock:
                 self._failures.update(failed)
         if not records and items:  # nothing to commit (not even a notice): done
@@ -661,7 +667,7 @@ class _ChildWriter(AuditWriter):
     def _commit(self, records: Any) -> bool:
         ok = super()._commit(records)
         with self._lock:
-            if not ok:  # closing, the store still down
+            if not ok and self._keep_failures:  # closing, the store still down
                 for ticket, *_ in self._inflight:
                     self._failures.setdefault(ticket, f"audit store unavailable: {self._store_error}")
         self._acknowledge(self._taken_upto)
@@ -728,6 +734,7 @@ def _child(fd: int) -> int:
             owns_store=True,
             id_prefix=config["id_prefix"],
             send=send,
+            sync=config["sync"],
         )
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         # what a store error says is written for users (no password); anything else: its type only
