@@ -2,7 +2,8 @@
 
     python benchmarks/audit.py [--workload mixed,tools,corpus] [--decisions 30000] [--sync-decisions 8000]
                                [--repeat 3] [--pg URL] [--no-pg] [--verify-records 1000000]
-                               [--sqlite-synchronous full|normal] [--json OUT] [--src DIR]
+                               [--sqlite-synchronous full|normal] [--proc-sync-in-flight N]
+                               [--json OUT] [--src DIR]
 
 Workloads (--workload, default `mixed,tools`, each reported in its own table):
 
@@ -24,6 +25,7 @@ process, on this machine, in one run, so the ratios compare like with like:
 * `proc-sync`  ProcessAuditWriter(durability="sync"), 8 caller threads, the project's
                Redactor; each decide() returns only once the child has committed its
                record (group commit), next to the thread writer's `sync` rows
+               (--proc-sync-in-flight: how many batches it may have out at once)
 * `async`      AuditWriter(durability="async"), 1 caller; the clock stops when close()
                has drained the queue, so the figure is end to end (every record committed)
 * `sync`       AuditWriter(durability="sync"), 8 caller threads; each decide() returns
@@ -575,6 +577,7 @@ def main() -> None:
     ap.add_argument("--verify-records", type=int, default=1_000_000, help="0 skips the verify measurement")
     ap.add_argument("--workload", default="mixed,tools", help=f"comma-separated, from {', '.join(WORKLOADS)} (default mixed,tools)")
     ap.add_argument("--sqlite-synchronous", choices=("full", "normal"), default="full", help="SQLite durability (default full: survives power loss)")
+    ap.add_argument("--proc-sync-in-flight", type=int, default=None, help="proc-sync: batches out at once (default: the writer's own)")
     ap.add_argument("--json", default=None, help="default: benchmarks/out/audit-SYNCHRONOUS.json")
     ap.add_argument("--src", default=None, help="another source tree to measure (before/after comparisons); default: this repository's src/")
     args = ap.parse_args()
@@ -583,9 +586,16 @@ def main() -> None:
         if kind not in WORKLOADS:
             ap.error(f"unknown workload {kind!r}: choose from {', '.join(WORKLOADS)}")
     _SQLITE_SYNC[0] = args.sqlite_synchronous
+    if args.proc_sync_in_flight is not None:
+        if args.proc_sync_in_flight < 1:
+            ap.error("--proc-sync-in-flight must be >= 1")
+        import bastion.store.process_writer as process_writer
+
+        process_writer._SYNC_IN_FLIGHT = args.proc_sync_in_flight
 
     pg_url = None if args.no_pg else pg_base(args.pg)
-    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; load average {os.getloadavg()[0]:.2f}; code from {SRC}", file=sys.stderr)
+    in_flight = getattr(sys.modules.get("bastion.store.process_writer"), "_SYNC_IN_FLIGHT", "-")
+    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; proc-sync batches in flight {in_flight}; load average {os.getloadavg()[0]:.2f}; code from {SRC}", file=sys.stderr)
     results: dict[str, Any] = {}
     for kind in kinds:
         _WORKLOAD[0] = kind

@@ -19,11 +19,12 @@ recorded so far; `close()` drains (also at interpreter exit).
 
 `sync`, same promises as `AuditWriter(store, "sync")`: `record()` returns once the child
 says the record is committed. Callers that arrive while a batch is out go together in
-the next one (group commit); a batch is sent at once (after waiting, at most as long as
-the last round trip and 2 ms, for the callers the last acknowledgement released), with
-at most `_SYNC_IN_FLIGHT` batches out; the child has its writer commit it right away
-and acknowledges it by number, naming the records that failed. The parent's
-interpreter is left to the callers: building and committing happen in the child.
+a next one (group commit); a batch is sent at once (after waiting, at most as long as
+the last round trip and 2 ms, for its cohort: half the callers in circulation), with
+at most `_SYNC_IN_FLIGHT` (2) batches out, so one cohort decides while the other is
+committed; the child has its writer commit a batch right away and acknowledge it by
+number, naming the records that failed. The parent's interpreter is left to the
+callers: building and committing happen in the child.
 
 Fail-closed (`on_failure="deny"`): when `queue_size` records are not yet committed,
 when the store is known to be down, or when the child has died, `record()` raises
@@ -178,7 +179,7 @@ class ProcessAuditWriter(WriterBase):
         self._waiting = 0
         self._late_unsent: list[str] = []
         self._sender_wants: float = 1  # sync: the buffer length that wakes the sender
-        self._cohort = 0  # sync: callers in circulation at the last acknowledgement
+        self._cohort = 0  # sync: the batch size to wait for (see _sync_send_loop)
         self._last_trip = 0.0  # sync: seconds the last batch took, sent to acknowledged
 
         ours, theirs = socket.socketpair()
@@ -472,10 +473,13 @@ class ProcessAuditWriter(WriterBase):
 
     def _sync_send_loop(self) -> None:
         """sync: send what waits as one numbered batch as soon as fewer than
-        `_SYNC_IN_FLIGHT` batches are out. Before sending, wait for the callers the last
-        acknowledgement released (its cohort) to come back with their next records, for
-        at most the last round trip (2 ms at most), as `AuditWriter._gather` does: else
-        callers split into cohorts that take turns."""
+        `_SYNC_IN_FLIGHT` batches are out. Before sending, wait for a cohort: the callers
+        in circulation (waiting when the last acknowledgement came) split in
+        `_SYNC_IN_FLIGHT` parts, for at most the last round trip (2 ms at most), as
+        `AuditWriter._gather` waits for its cohort. With two batches out, two cohorts
+        take turns: one is committed in the child while the other decides here (one
+        cohort of all callers leaves nothing to overlap; batches sent without waiting
+        carry a caller or two each)."""
         conn = self._conn
         while True:
             with self._lock:
@@ -563,8 +567,9 @@ class ProcessAuditWriter(WriterBase):
                             self._lost += 1  # its caller went on, trusting it would land
                             self._alert(f"audit record lost after its caller went on: {w.error}")
                         w.lock.release()
+                    # the callers in circulation, split in as many cohorts as batches can be out
+                    self._cohort = -(-self._waiting // _SYNC_IN_FLIGHT)
                     self._waiting -= len(waiters)
-                    self._cohort = len(waiters) + len(self._buf)
                     self._work.notify()
                     continue
                 if kind == b"S" or kind == b"X":
