@@ -527,3 +527,38 @@ def test_sync_full_queue_denies_and_close_drains(tmp_path: Path) -> None:
         assert st.count() == 3 and st.verify().ok
     finally:
         st.close()
+
+
+def test_sync_drop_and_alert_lets_decisions_stand_through_an_outage(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = str(tmp_path / "audit.db")
+    actions, decisions = _decided(3)
+    alerts: list[str] = []
+    writer = ProcessAuditWriter(
+        url, "sync", store_options={"busy_timeout": 0.2}, sync_timeout=0.5, on_failure="drop_and_alert", on_alert=alerts.append
+    )
+    blocker = sqlite3.connect(url, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        writer.record(decisions[0], actions[0])  # no exception: the caller goes on; its record is out
+        assert writer.stats["dropped"] == 0 and "in flight" in alerts[-1]
+        _wait(lambda: writer.stats["store_error"] is not None)
+        writer.record(decisions[1], actions[1])  # a known outage: dropped at once
+        assert writer.stats["dropped"] == 1 and "store unavailable" in alerts[-1]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    _wait(lambda: writer.stats["store_error"] is None)
+    writer.record(decisions[2], actions[2])
+    writer.close()
+    assert writer.stats["lost"] == 0
+    st = open_store(url)
+    try:
+        ids = [r.record["decision"]["decision_id"] for r in st.query(kinds=("decision",))]
+        assert ids == [decisions[0].decision_id, decisions[2].decision_id]
+        (notice,) = [r.record for r in st.query(kinds=("audit.dropped",))]
+        assert notice["payload"]["total"] == 1
+        assert st.verify().ok
+    finally:
+        st.close()
