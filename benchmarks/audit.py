@@ -2,8 +2,7 @@
 
     python benchmarks/audit.py [--workload mixed,tools,corpus] [--decisions 30000] [--sync-decisions 8000]
                                [--repeat 3] [--pg URL] [--no-pg] [--verify-records 1000000]
-                               [--sqlite-synchronous full|normal] [--proc-sync-in-flight N]
-                               [--json OUT] [--src DIR]
+                               [--sqlite-synchronous full|normal] [--json OUT] [--src DIR]
 
 Workloads (--workload, default `mixed,tools`, each reported in its own table):
 
@@ -22,10 +21,6 @@ process, on this machine, in one run, so the ratios compare like with like:
 * `off`        the engine alone (1 caller; 8 callers for the sync comparison)
 * `proc`       ProcessAuditWriter: async, records built and committed in a child process
                (the second core), 1 caller, the project's Redactor; end to end like `async`
-* `proc-sync`  ProcessAuditWriter(durability="sync"), 8 caller threads, the project's
-               Redactor; each decide() returns only once the child has committed its
-               record (group commit), next to the thread writer's `sync` rows
-               (--proc-sync-in-flight: how many batches it may have out at once)
 * `async`      AuditWriter(durability="async"), 1 caller; the clock stops when close()
                has drained the queue, so the figure is end to end (every record committed)
 * `sync`       AuditWriter(durability="sync"), 8 caller threads; each decide() returns
@@ -360,10 +355,9 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
         if redactor is not None:
             store.redactor = redactor
         writer: Any
-        if mode in ("proc", "proc-sync"):  # the child opens its own connection; the project's Redactor
+        if mode == "proc":  # the child opens its own connection; the project's Redactor
             options = {"synchronous": _SQLITE_SYNC[0]} if backend == "sqlite" else {}
-            durability = "sync" if mode == "proc-sync" else "async"
-            writer = ProcessAuditWriter(url, durability, store_options=options, queue_size=len(actions) + len(warm) + 10)
+            writer = ProcessAuditWriter(url, store_options=options, queue_size=len(actions) + len(warm) + 10)
         else:
             writer = AuditWriter(store, mode, queue_size=len(actions) + len(warm) + 10, redactor=redactor)  # type: ignore[arg-type]
         engine: Any = make_engine(writer) if decide == "engine" else PreDecided(actions, writer)
@@ -382,13 +376,6 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
     return {"seconds": elapsed, "lat": lat, "failed": failed, "records": records, "batches": stats["batches"]}
 
 
-def _proc_sync() -> bool:
-    """ProcessAuditWriter takes a durability (absent from older trees: --src)."""
-    import inspect
-
-    return "durability" in inspect.signature(ProcessAuditWriter).parameters
-
-
 def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, Any]]:
     async_actions = workload(args.decisions)
     sync_actions = workload(args.sync_decisions)
@@ -403,8 +390,6 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
                 plan.append(("proc", backend, "real", async_actions, 1, decide))
             for red in ("real", "none"):
                 plan.append(("async", backend, red, async_actions, 1, decide))
-                if red == "real" and ProcessAuditWriter is not None and _proc_sync():
-                    plan.append(("proc-sync", backend, red, sync_actions, 8, decide))
                 plan.append(("sync", backend, red, sync_actions, 8, decide))
     rows = []
     for mode, backend, red, actions, threads, decide in plan:
@@ -427,7 +412,7 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
         }
         rows.append(row)
         print(
-            f"# {mode:9s} decide={decide:6s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
+            f"# {mode:5s} decide={decide:6s} {row['backend']:10s} redactor={red:4s} callers={threads}: {row['per_sec_median']:>9,.0f}/s "
             f"p50 {row['latency_us_p50']:.1f} us p99 {row['latency_us_p99']:.1f} us",
             file=sys.stderr,
         )
@@ -577,7 +562,6 @@ def main() -> None:
     ap.add_argument("--verify-records", type=int, default=1_000_000, help="0 skips the verify measurement")
     ap.add_argument("--workload", default="mixed,tools", help=f"comma-separated, from {', '.join(WORKLOADS)} (default mixed,tools)")
     ap.add_argument("--sqlite-synchronous", choices=("full", "normal"), default="full", help="SQLite durability (default full: survives power loss)")
-    ap.add_argument("--proc-sync-in-flight", type=int, default=None, help="proc-sync: batches out at once (default: the writer's own)")
     ap.add_argument("--json", default=None, help="default: benchmarks/out/audit-SYNCHRONOUS.json")
     ap.add_argument("--src", default=None, help="another source tree to measure (before/after comparisons); default: this repository's src/")
     args = ap.parse_args()
@@ -586,16 +570,9 @@ def main() -> None:
         if kind not in WORKLOADS:
             ap.error(f"unknown workload {kind!r}: choose from {', '.join(WORKLOADS)}")
     _SQLITE_SYNC[0] = args.sqlite_synchronous
-    if args.proc_sync_in_flight is not None:
-        if args.proc_sync_in_flight < 1:
-            ap.error("--proc-sync-in-flight must be >= 1")
-        import bastion.store.process_writer as process_writer
-
-        process_writer._SYNC_IN_FLIGHT = args.proc_sync_in_flight
 
     pg_url = None if args.no_pg else pg_base(args.pg)
-    in_flight = getattr(sys.modules.get("bastion.store.process_writer"), "_SYNC_IN_FLIGHT", "-")
-    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; proc-sync batches in flight {in_flight}; load average {os.getloadavg()[0]:.2f}; code from {SRC}", file=sys.stderr)
+    print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; workloads {', '.join(kinds)}, SQLite synchronous={args.sqlite_synchronous}; load average {os.getloadavg()[0]:.2f}; code from {SRC}", file=sys.stderr)
     results: dict[str, Any] = {}
     for kind in kinds:
         _WORKLOAD[0] = kind
@@ -611,10 +588,10 @@ def main() -> None:
     for kind in kinds:
         rows, comp = results[kind]["rows"], results[kind]["components"]
         print(f"\nAudit log throughput, workload {kind}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
-        print(f"{'mode':9} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
+        print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
         for r in rows:
             print(
-                f"{r['mode']:9} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
+                f"{r['mode']:6} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
                 f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
             )
         print(f"\nPer-record cost of the pieces, workload {kind} (microseconds, median of 5 passes over 3,000 decisions)")

@@ -1,7 +1,6 @@
-"""ProcessAuditWriter: the writer in a child process writes exactly what the in-process
-writer writes, drains on close, and fails closed when the child cannot keep up or is
-gone; in sync mode a record is committed when record() returns, and record() raises when
-it is not. On SQLite and (marked postgres) PostgreSQL."""
+"""ProcessAuditWriter: the async writer in a child process writes exactly what the
+in-process writer writes, drains on close, and fails closed when the child cannot keep up
+or is gone. On SQLite and (marked postgres) PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -94,9 +92,8 @@ def test_records_are_byte_for_byte_those_of_the_in_process_writer(store_url: str
         assert AWS.encode() not in Path(store_url).read_bytes()
 
 
-@pytest.mark.parametrize("durability", ["async", "sync"])
-def test_an_engine_records_through_it_and_close_drains(store_url: str, durability: str) -> None:
-    writer = ProcessAuditWriter(store_url, durability, batch_size=64)
+def test_an_engine_records_through_it_and_close_drains(store_url: str) -> None:
+    writer = ProcessAuditWriter(store_url, batch_size=64)
     engine = Engine.from_paths(["builtin:coding-agent"], audit=writer)
     for a in _actions(1500):
         engine.decide(a)
@@ -220,19 +217,10 @@ def test_a_bad_store_is_reported_at_construction() -> None:
         ProcessAuditWriter("ftp://example.com/audit")
 
 
-def test_bad_settings_are_refused(tmp_path: Path) -> None:
-    url = str(tmp_path / "audit.db")
-    with pytest.raises(ValueError, match="durability must be 'sync' or 'async'"):
-        ProcessAuditWriter(url, "eventually")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="sync_timeout"):
-        ProcessAuditWriter(url, "sync", sync_timeout=0)
-
-
-@pytest.mark.parametrize("durability", ["async", "sync"])
-def test_signed_checkpoints(tmp_path: Path, durability: str) -> None:
+def test_signed_checkpoints(tmp_path: Path) -> None:
     url = str(tmp_path / "audit.db")
     signer = Signer.generate()
-    writer = ProcessAuditWriter(url, durability, signer=signer, checkpoint_every=100, batch_size=50)
+    writer = ProcessAuditWriter(url, signer=signer, checkpoint_every=100, batch_size=50)
     engine = Engine.from_paths(["builtin:coding-agent"], audit=writer)
     for a in _actions(250):
         engine.decide(a)
@@ -245,8 +233,7 @@ def test_signed_checkpoints(tmp_path: Path, durability: str) -> None:
         st.close()
 
 
-@pytest.mark.parametrize("durability", ["async", "sync"])
-def test_a_killed_parent_leaves_what_it_handed_over(tmp_path: Path, durability: str) -> None:
+def test_a_killed_parent_leaves_what_it_handed_over(tmp_path: Path) -> None:
     url = str(tmp_path / "audit.db")
     script = textwrap.dedent(
         f"""
@@ -255,7 +242,7 @@ def test_a_killed_parent_leaves_what_it_handed_over(tmp_path: Path, durability: 
         from bastion.engine import Engine
         from bastion.store.process_writer import ProcessAuditWriter
         from test_process_writer import _actions
-        writer = ProcessAuditWriter({url!r}, {durability!r})
+        writer = ProcessAuditWriter({url!r})
         engine = Engine.from_paths(["builtin:coding-agent"], audit=writer)
         for a in _actions(400):
             engine.decide(a)
@@ -311,254 +298,6 @@ def test_a_store_outage_in_the_child_makes_the_parent_deny_until_it_is_back(tmp_
     st = open_store(url)
     try:
         assert st.count() == 39  # all but the one refused during the outage
-        assert st.verify().ok
-    finally:
-        st.close()
-
-
-# --------------------------------------------------------------------------- sync
-
-
-def _in_threads(writer: Any, pairs: list[tuple[Any, Any]], threads: int) -> list[BaseException]:
-    """Record `pairs` from `threads` callers at once; the exceptions they raised."""
-    errors: list[BaseException] = []
-
-    def caller(mine: list[tuple[Any, Any]]) -> None:
-        try:
-            for d, a in mine:
-                writer.record(d, a)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    ts = [threading.Thread(target=caller, args=(pairs[k::threads],)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return errors
-
-
-def test_sync_record_is_committed_when_it_returns(store_url: str) -> None:
-    actions, decisions = _decided(20)
-    writer = ProcessAuditWriter(store_url, "sync")
-    assert writer.durability == "sync" and writer.stats["durability"] == "sync"
-    st = open_store(store_url)  # a connection of its own
-    try:
-        for i, (d, a) in enumerate(zip(decisions, actions), 1):
-            writer.record(d, a)
-            assert st.count() == i
-            assert next(st.query(descending=True, limit=1)).record["decision"]["decision_id"] == d.decision_id
-        writer.record(decisions[0], actions[0], idempotency_key="call-1")
-        writer.record(decisions[0], actions[0], idempotency_key="call-1")  # already on record: returns as committed
-        assert st.count() == 21
-        writer.flush()
-        writer.close()
-        assert writer.stats["duplicates"] == 1 and writer.stats["lost"] == 0
-        assert st.verify().ok
-    finally:
-        st.close()
-
-
-def test_sync_records_from_several_threads_are_those_of_the_in_process_writer(store_url: str, tmp_path: Path) -> None:
-    actions, decisions = _decided(300)
-    here = open_store(str(tmp_path / "thread.db"))
-    thread = AuditWriter(here, "async", redactor=Redactor(key=KEY), idempotency="action_id")
-    for d, a in zip(decisions, actions):
-        thread.record(d, a)
-    thread.close()
-
-    proc = ProcessAuditWriter(store_url, "sync", redaction_key=KEY, idempotency="action_id")
-    assert _in_threads(proc, list(zip(decisions, actions)), 6) == []
-    proc.close()
-    assert proc.stats["committed"] == len(actions) and proc.stats["lost"] == 0
-    assert proc.stats["batches"] < len(actions)  # callers shared commits
-
-    there = open_store(store_url)
-    try:
-        mine = sorted((r.body, r.idem_key) for r in here.query())
-        theirs = sorted((r.body, r.idem_key) for r in there.query())
-        assert theirs == mine  # the same records (in the order the callers came)
-        assert there.verify().ok
-        assert sum(key is not None for _, key in theirs) == 30
-        assert not any(AWS in body for body, _ in theirs)
-    finally:
-        there.close()
-        here.close()
-
-
-def test_sync_store_outage_raises_then_recovers(tmp_path: Path) -> None:
-    import sqlite3
-
-    url = str(tmp_path / "audit.db")
-    actions, decisions = _decided(4)
-    writer = ProcessAuditWriter(url, "sync", store_options={"busy_timeout": 0.2}, sync_timeout=0.5)
-    writer.record(decisions[0], actions[0])
-    blocker = sqlite3.connect(url, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")  # the store is unavailable to the child
-    try:
-        with pytest.raises(AuditUnavailable, match="not committed within"):
-            writer.record(decisions[1], actions[1])  # sent: it lands when the store is back
-        _wait(lambda: writer.stats["store_error"] is not None)
-        assert "locked" in writer.stats["store_error"]
-        with pytest.raises(AuditUnavailable, match="store unavailable"):
-            writer.record(decisions[2], actions[2])  # a known outage: refused at once
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-    _wait(lambda: writer.stats["store_error"] is None)
-    writer.record(decisions[3], actions[3])
-    writer.close()
-    st = open_store(url)
-    try:
-        ids = [r.record["decision"]["decision_id"] for r in st.query(kinds=("decision",))]
-        assert ids == [decisions[i].decision_id for i in (0, 1, 3)]
-        (late,) = [r.record for r in st.query(kinds=("audit.late",))]  # the chain says the caller was denied
-        assert late["payload"]["decision_ids"] == [decisions[1].decision_id]
-        assert st.verify().ok
-    finally:
-        st.close()
-
-
-def test_sync_callers_are_told_when_the_child_dies(tmp_path: Path) -> None:
-    url = str(tmp_path / "audit.db")
-    actions, decisions = _decided(3)
-    writer = ProcessAuditWriter(url, "sync", sync_timeout=60.0)
-    writer.record(decisions[0], actions[0])
-    os.kill(writer.pid, signal.SIGSTOP)
-    errors = []
-    caller = threading.Thread(target=lambda: errors.extend(_in_threads(writer, [(decisions[1], actions[1])], 1)))
-    caller.start()
-    _wait(lambda: writer.stats["queued"] == 1)  # waiting for its commit
-    os.kill(writer.pid, signal.SIGKILL)
-    caller.join()
-    assert len(errors) == 1 and isinstance(errors[0], AuditUnavailable) and "exited" in str(errors[0])
-    with pytest.raises(AuditUnavailable, match="stopped"):
-        writer.record(decisions[2], actions[2])
-    writer.close()  # the callers were told: nothing acknowledged was lost
-    assert writer.stats["lost"] == 0
-    st = open_store(url)
-    try:
-        assert st.count() == 1 and st.verify().ok
-    finally:
-        st.close()
-
-
-def test_sync_unrecordable_decisions_raise_and_leave_notices(tmp_path: Path) -> None:
-    url = str(tmp_path / "audit.db")
-    actions, decisions = _decided(4)
-    odd = decisions[1]
-    odd.extra["odd"] = object()  # not JSON: found in this process
-    late = dict(decisions[2].to_dict(), timestamp="yesterday")  # found in the child, by the build
-    writer = ProcessAuditWriter(url, "sync", sync_timeout=60.0)
-    os.kill(writer.pid, signal.SIGSTOP)  # let them queue: the batches mix good and bad records
-    outcome: dict[str, BaseException | None] = {}
-
-    def call(name: str, d: Any, a: Any) -> None:
-        try:
-            writer.record(d, a)
-            outcome[name] = None
-        except BaseException as exc:  # noqa: BLE001
-            outcome[name] = exc
-
-    pairs = {"good0": (decisions[0], actions[0]), "odd": (odd, actions[1]), "late": (late, actions[2]), "good3": (decisions[3], actions[3])}
-    ts = [threading.Thread(target=call, args=(name, *pair)) for name, pair in pairs.items()]
-    for t in ts:
-        t.start()
-    _wait(lambda: writer.stats["queued"] == 4)
-    os.kill(writer.pid, signal.SIGCONT)
-    for t in ts:
-        t.join()
-    assert outcome["good0"] is None and outcome["good3"] is None
-    for name, did in (("odd", odd.decision_id), ("late", late["decision_id"])):
-        assert isinstance(outcome[name], AuditUnavailable)
-        assert f"decision {did} cannot be recorded" in str(outcome[name])
-    writer.close()
-    assert writer.stats["unrecordable"] == 2
-    st = open_store(url)
-    try:
-        notices = {r.record["payload"]["decision_id"] for r in st.query(kinds=("audit.unrecordable",))}
-        assert notices == {odd.decision_id, late["decision_id"]}
-        assert st.count(kinds=("decision",)) == 2 and st.verify().ok
-    finally:
-        st.close()
-
-
-def test_sync_drop_and_alert_lets_an_unrecordable_decision_stand(tmp_path: Path) -> None:
-    url = str(tmp_path / "audit.db")
-    actions, decisions = _decided(1)
-    alerts: list[str] = []
-    writer = ProcessAuditWriter(url, "sync", on_failure="drop_and_alert", on_alert=alerts.append)
-    writer.record(dict(decisions[0].to_dict(), timestamp="yesterday"), actions[0])  # no exception
-    assert writer.stats["dropped"] == 1 and "cannot be recorded" in alerts[-1]
-    writer.close()
-    st = open_store(url)
-    try:
-        assert [r.kind for r in st.query()] == ["audit.unrecordable", "audit.dropped"]
-    finally:
-        st.close()
-
-
-def test_sync_full_queue_denies_and_close_drains(tmp_path: Path) -> None:
-    url = str(tmp_path / "audit.db")
-    actions, decisions = _decided(4)
-    writer = ProcessAuditWriter(url, "sync", queue_size=3, sync_timeout=60.0)
-    os.kill(writer.pid, signal.SIGSTOP)
-    errors: list[BaseException] = []
-    callers = [
-        threading.Thread(target=lambda pair=pair: errors.extend(_in_threads(writer, [pair], 1)))
-        for pair in zip(decisions[:3], actions[:3])
-    ]
-    for t in callers:
-        t.start()
-    _wait(lambda: writer.stats["queued"] == 3)
-    with pytest.raises(AuditUnavailable, match="queue full"):
-        writer.record(decisions[3], actions[3])
-    closer = threading.Thread(target=writer.close)
-    closer.start()  # while the three wait for their commits
-    _wait(lambda: writer._closing)
-    with pytest.raises(AuditUnavailable, match="closed"):
-        writer.record(decisions[3], actions[3])
-    os.kill(writer.pid, signal.SIGCONT)
-    for t in (*callers, closer):
-        t.join()
-    assert errors == []  # close() let the three commit first
-    st = open_store(url)
-    try:
-        assert st.count() == 3 and st.verify().ok
-    finally:
-        st.close()
-
-
-def test_sync_drop_and_alert_lets_decisions_stand_through_an_outage(tmp_path: Path) -> None:
-    import sqlite3
-
-    url = str(tmp_path / "audit.db")
-    actions, decisions = _decided(3)
-    alerts: list[str] = []
-    writer = ProcessAuditWriter(
-        url, "sync", store_options={"busy_timeout": 0.2}, sync_timeout=0.5, on_failure="drop_and_alert", on_alert=alerts.append
-    )
-    blocker = sqlite3.connect(url, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        writer.record(decisions[0], actions[0])  # no exception: the caller goes on; its record is out
-        assert writer.stats["dropped"] == 0 and "in flight" in alerts[-1]
-        _wait(lambda: writer.stats["store_error"] is not None)
-        writer.record(decisions[1], actions[1])  # a known outage: dropped at once
-        assert writer.stats["dropped"] == 1 and "store unavailable" in alerts[-1]
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-    _wait(lambda: writer.stats["store_error"] is None)
-    writer.record(decisions[2], actions[2])
-    writer.close()
-    assert writer.stats["lost"] == 0
-    st = open_store(url)
-    try:
-        ids = [r.record["decision"]["decision_id"] for r in st.query(kinds=("decision",))]
-        assert ids == [decisions[0].decision_id, decisions[2].decision_id]
-        (notice,) = [r.record for r in st.query(kinds=("audit.dropped",))]
-        assert notice["payload"]["total"] == 1
         assert st.verify().ok
     finally:
         st.close()
