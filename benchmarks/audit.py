@@ -32,7 +32,9 @@ each on SQLite (a file under a temp dir, WAL, synchronous=FULL unless --sqlite-s
 normal) and PostgreSQL, each
 with the project's Redactor (`redactor=real`, what runs in production) and with a
 pass-through redactor (`redactor=none`: the store pipeline alone, to show where time goes).
-Per-decision latency (caller side: decide + record) is reported as median and p99.
+Per-decision latency (caller side: decide + record) is reported as median and p99, and
+the CPU time each decision costs (this process, plus the writer's child for `proc`), with
+the throughput two fully busy cores could reach at that cost.
 The garbage collector stays on, as in production (the engine alone leaves it nothing to
 do; the audit path's cost includes the collections its queue and batches cause).
 
@@ -285,6 +287,22 @@ class Fresh:
 # --------------------------------------------------------------------------- scenarios
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, all its threads, or of process `pid`
+    (Linux /proc; 0.0 where unavailable). What the two-core budget is spent on."""
+    if pid is None:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def percentile(samples: list[int], q: float) -> float:
     s = sorted(samples)
     return s[min(len(s) - 1, int(q * len(s)))] / 1000.0
@@ -345,9 +363,11 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
     if mode == "off":
         engine = make_engine()
         drive(engine, warm, threads)
+        c0 = cpu_seconds()
         elapsed, lat, failed = drive(engine, actions, threads)
+        cpu = cpu_seconds() - c0
         engine.close()
-        return {"seconds": elapsed, "lat": lat, "failed": failed, "records": 0}
+        return {"seconds": elapsed, "lat": lat, "failed": failed, "records": 0, "cpu": cpu, "cpu_child": 0.0}
     assert backend is not None
     with Fresh(backend, pg_url) as url:
         store = open_store(url, synchronous=_SQLITE_SYNC[0]) if backend == "sqlite" else open_store(url)
@@ -364,16 +384,19 @@ def scenario(mode: str, backend: str | None, redactor_name: str, actions: list[A
         drive(engine, warm, threads)
         writer.flush()
         gc.collect()
+        child = getattr(writer, "pid", None)  # ProcessAuditWriter's child process
+        c0, k0 = cpu_seconds(), cpu_seconds(child) if child else 0.0
         t0 = time.perf_counter()
         _, lat, failed = drive(engine, actions, threads)
         writer.flush()  # async: the clock stops when every record is committed
         elapsed = time.perf_counter() - t0
+        cpu, cpu_child = cpu_seconds() - c0, (cpu_seconds(child) - k0) if child else 0.0
         stats = writer.stats
         engine.close()
         writer.close()
         records = store.count()
         store.close()
-    return {"seconds": elapsed, "lat": lat, "failed": failed, "records": records, "batches": stats["batches"]}
+    return {"seconds": elapsed, "lat": lat, "failed": failed, "records": records, "batches": stats["batches"], "cpu": cpu, "cpu_child": cpu_child}
 
 
 def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, Any]]:
@@ -408,6 +431,10 @@ def run_matrix(args: argparse.Namespace, pg_url: str | None) -> list[dict[str, A
             "latency_us_p50": percentile(lat, 0.50),
             "latency_us_p99": percentile(lat, 0.99),
             "denied_by_audit": sum(r["failed"] for r in runs),
+            # CPU microseconds per decision: this process (callers and writer thread) and
+            # the writer's child process; a PostgreSQL server's own work is not counted
+            "cpu_us": statistics.median((r["cpu"] + r["cpu_child"]) / len(actions) * 1e6 for r in runs),
+            "cpu_child_us": statistics.median(r["cpu_child"] / len(actions) * 1e6 for r in runs),
             "records_last_run": runs[-1]["records"],
         }
         rows.append(row)
@@ -588,12 +615,18 @@ def main() -> None:
     for kind in kinds:
         rows, comp = results[kind]["rows"], results[kind]["components"]
         print(f"\nAudit log throughput, workload {kind}, SQLite synchronous={args.sqlite_synchronous} (median of {args.repeat} runs; async counts until every record is committed)")
-        print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7}")
+        print(f"{'mode':6} {'decide':7} {'backend':11} {'redactor':9} {'callers':>7} {'decisions/s':>12} {'vs off':>7} {'p50 us':>8} {'p99 us':>8} {'denied':>7} {'cpu us':>7} {'child':>6} {'2-core max/s':>12}")
         for r in rows:
             print(
                 f"{r['mode']:6} {r['decide']:7} {r['backend']:11} {r['redactor']:9} {r['callers']:>7} {r['per_sec_median']:>12,.0f} "
-                f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7}"
+                f"{r['vs_off']:>7.2f} {r['latency_us_p50']:>8.1f} {r['latency_us_p99']:>8.1f} {r['denied_by_audit']:>7} "
+                f"{r['cpu_us']:>7.1f} {r['cpu_child_us']:>6.1f} {2e6 / r['cpu_us'] if r['cpu_us'] else 0:>12,.0f}"
             )
+        print(
+            "cpu us: CPU time per decision of this process (callers, writer thread) plus, for proc, the writer's\n"
+            "child (its share in `child`); a PostgreSQL server's work is not counted. 2-core max/s: 2,000,000 / cpu us,\n"
+            "the most two fully busy cores could do at that cost."
+        )
         print(f"\nPer-record cost of the pieces, workload {kind} (microseconds, median of 5 passes over 3,000 decisions)")
         for k, v in comp.items():
             print(f"  {k:50s} {v:8.1f}")
