@@ -19,7 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+#: `--src DIR`: the same measurements on another source tree, for before/after comparisons
+#: (`git archive REV src | tar -x -C /tmp/before`, then `--src /tmp/before/src`)
+SRC = Path(sys.argv[sys.argv.index("--src") + 1]) if "--src" in sys.argv[:-1] else Path(__file__).resolve().parent.parent / "src"
+sys.path.insert(0, str(SRC.resolve()))
 
 from bastion.engine import Engine  # noqa: E402
 from bastion.model import Action  # noqa: E402
@@ -90,18 +93,66 @@ def main() -> None:
     ap.add_argument("--sizes", default="10,100,1000,10000")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    ap.add_argument("--sections", default=None, help="comma-separated: stateless and the names of the further sections (default: all)")
+    ap.add_argument("--src", default=None, help="the source tree to measure (default: this checkout's src/)")
     args = ap.parse_args()
+    wanted = set(args.sections.split(",")) if args.sections else None
     sizes = [int(x) for x in args.sizes.split(",")]
-    results = {"stateless": bench_sizes(sizes, args.repeat)}
-    print_table("Engine.decide, target-pattern rules (microseconds per decision)", results["stateless"])
+    results = {}
+    if wanted is None or "stateless" in wanted:
+        results["stateless"] = bench_sizes(sizes, args.repeat)
+        print_table("Engine.decide, target-pattern rules (microseconds per decision)", results["stateless"])
     for section in SECTIONS:
-        results[section.__name__] = section(args)
+        if wanted is None or section.__name__ in wanted:
+            results[section.__name__] = section(args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 #: further sections, each a function(args) -> rows that prints its own table
 SECTIONS: list = []
+
+
+# --------------------------------------------------------------------------- pattern conditions
+
+
+def pattern_rules(per_condition: int, rules: int = 20) -> str:
+    """`rules` tool rules, each with a glob condition on args.query (`per_condition`
+    patterns in one matcher) and a regex condition on args.path."""
+    lines = ["policy: bench-patterns", "layer: org", "defaults: allow", "rules:"]
+    for i in range(rules):
+        globs = ", ".join(f"'*topic-{i}-{k}*'" for k in range(per_condition))
+        lines.append(
+            f"  - {{id: p{i}, match: {{capability: tool.call, target: search_docs, args.query: {{glob: [{globs}]}}, "
+            f"args.path: {{regex: '^/srv/(a|b)/{i}/'}}}}, effect: {'deny' if i % 2 else 'log_only'}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def pattern_actions(rules: int = 20, per_condition: int = 8, count: int = 2000, seed: int = 11) -> list[Action]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        i, k = rng.randrange(rules), rng.randrange(per_condition * 2)  # half name no pattern
+        query = f"notes on topic-{i}-{k} for the release" if rng.random() < 0.5 else f"what changed in module {rng.randrange(500)}"
+        out.append(Action(capability="tool.call", target="search_docs", args={"query": query, "path": f"/srv/{'ab'[i % 2]}/{i}/f{k}.md"}))
+    return out
+
+
+def patterns(args) -> list[dict]:
+    """Rules whose conditions test string patterns on fields other than the indexed
+    target: every candidate rule's patterns run on each decision."""
+    rows = []
+    actions = pattern_actions()
+    for per in (1, 8):
+        engine = Engine.from_texts({"bench.yaml": pattern_rules(per)}, check_examples=False)
+        med, p99 = summary(measure(engine.decide, actions, args.repeat))
+        rows.append({"patterns_per_condition": per, "rules": 20, "median_us": round(med, 2), "p99_us": round(p99, 2)})
+    print_table("Engine.decide, 20 rules with pattern conditions on args (glob, regex) (microseconds per decision)", rows)
+    return rows
+
+
+SECTIONS.append(patterns)
 
 
 # --------------------------------------------------------------------------- stateful rules (bastion.state)
