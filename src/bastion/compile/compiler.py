@@ -29,6 +29,9 @@ from bastion.policy.loader import LoadedPolicy, RuleSource
 from bastion.policy.yamlpos import position
 
 _CAPABILITY_CACHE_LIMIT = 4096
+#: (capability, target) pairs whose candidates are remembered, and the longest target remembered
+_SEEN_LIMIT = 8192
+_SEEN_TARGET_MAX = 512
 
 
 @dataclass(slots=True, eq=False)
@@ -172,6 +175,10 @@ class CompiledPolicySet:
             if rule.capability_globs is not None:
                 self._globbed.append(rule)
         self._buckets: dict[str, Bucket] = {}
+        #: (capability, target) -> candidates, for targets seen before (agents revisit
+        #: files, hosts, tools): a dict lookup instead of a set scan, which also keeps the
+        #: interpreter lock that google-re2 lets go of for every match (bounded)
+        self._seen: dict[tuple[str, str], list[CompiledRule]] = {}
         self._lock = threading.Lock()
         #: set by the engine when it compiles these policies: the secret redactor their
         #: `secrets:` sections call for, and whether its state stage can change nothing
@@ -234,18 +241,28 @@ class CompiledPolicySet:
     def candidates(self, subject: Subject) -> list[CompiledRule]:
         """Rules that may match `subject`, in evaluation order; target patterns already checked."""
         b = self._buckets.get(subject.capability) or self.bucket(subject.capability)
-        if b.match is None or subject.target is None:
+        target = subject.target
+        if b.match is None or target is None:
             return b.unindexed
-        hits = b.match(subject.target.encode("utf-8", "surrogatepass"))
+        key = (subject.capability, target)
+        known = self._seen.get(key)
+        if known is not None:
+            return known
+        hits = b.match(target.encode("utf-8", "surrogatepass"))
         if not hits:
-            return b.unindexed
-        pr = b.pattern_rules
-        if len(hits) == 1 and not b.unindexed:
-            return [pr[hits[0]]]
-        found = {id(pr[i]): pr[i] for i in hits}
-        merged = list(found.values()) + b.unindexed
-        merged.sort(key=_order)
-        return merged
+            out = b.unindexed
+        elif len(hits) == 1 and not b.unindexed:
+            out = [b.pattern_rules[hits[0]]]
+        else:
+            pr = b.pattern_rules
+            found = {id(pr[i]): pr[i] for i in hits}
+            out = list(found.values()) + b.unindexed
+            out.sort(key=_order)
+        if len(target) <= _SEEN_TARGET_MAX:
+            if len(self._seen) >= _SEEN_LIMIT:
+                self._seen.clear()
+            self._seen[key] = out
+        return out
 
     def rule(self, policy: str, rule_id: str) -> CompiledRule | None:
         for r in self.rules:
